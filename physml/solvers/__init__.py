@@ -1,0 +1,20 @@
+"""ODE and SDE solvers on which every part of physml integrates.
+
+Public entry points: :func:`odeint`, :func:`odeint_adjoint`, :func:`solve_ode` (with statistics,
+status and per-sample step control) and :func:`sdeint`.  :data:`METHODS` and :data:`SDE_METHODS`
+list the methods with their orders as data.
+"""
+
+from .ode import METHODS as METHODS
+from .ode import ODESolution as ODESolution
+from .ode import odeint as odeint
+from .ode import odeint_adjoint as odeint_adjoint
+from .ode import solve_ode as solve_ode
+
+try:  # the SDE layer lands separately; keep the ODE layer importable meanwhile
+    from .sde import SDE_METHODS as SDE_METHODS
+    from .sde import sdeint as sdeint
+except ImportError:  # pragma: no cover
+    pass
+
+__all__ = ["METHODS", "ODESolution", "odeint", "odeint_adjoint", "solve_ode", "sdeint", "SDE_METHODS"]
