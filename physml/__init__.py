@@ -10,10 +10,8 @@ from .solvers import odeint as odeint
 from .solvers import odeint_adjoint as odeint_adjoint
 from .solvers import solve_ode as solve_ode
 
-try:
-    from .solvers import SDE_METHODS as SDE_METHODS
-    from .solvers import sdeint as sdeint
-except ImportError:  # pragma: no cover
-    pass
+from .solvers import SDE_METHODS as SDE_METHODS
+from .solvers import BrownianPath as BrownianPath
+from .solvers import sdeint as sdeint
 
 __version__ = "0.1.0"

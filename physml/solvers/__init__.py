@@ -11,10 +11,8 @@ from .ode import odeint as odeint
 from .ode import odeint_adjoint as odeint_adjoint
 from .ode import solve_ode as solve_ode
 
-try:  # the SDE layer lands separately; keep the ODE layer importable meanwhile
-    from .sde import SDE_METHODS as SDE_METHODS
-    from .sde import sdeint as sdeint
-except ImportError:  # pragma: no cover
-    pass
+from .brownian import BrownianPath as BrownianPath
+from .sde import SDE_METHODS as SDE_METHODS
+from .sde import sdeint as sdeint
 
-__all__ = ["METHODS", "ODESolution", "odeint", "odeint_adjoint", "solve_ode", "sdeint", "SDE_METHODS"]
+__all__ = ["METHODS", "ODESolution", "odeint", "odeint_adjoint", "solve_ode", "sdeint", "SDE_METHODS", "BrownianPath"]

@@ -40,7 +40,10 @@ def dense_jacobian(field: VectorField, s: float, y: torch.Tensor) -> torch.Tenso
     with torch.enable_grad():
         state = flat_state.clone().requires_grad_(True)
         out = flat_rhs(state)
-        rows = [torch.autograd.grad(out[i], state, retain_graph=True)[0] for i in range(out.numel())]
+        rows = []
+        for i in range(out.numel()):
+            row = torch.autograd.grad(out[i], state, retain_graph=True, allow_unused=True)[0]
+            rows.append(torch.zeros_like(state) if row is None else row)
     return torch.stack(rows).detach()
 
 
@@ -58,6 +61,7 @@ class ImplicitStepper:
         self.newton_max_iterations = newton_max_iterations
         self.n_jacobians = 0
         self.n_newton_iterations = 0
+        self.slowest_stage_iterations = 0  # most Newton iterations any stage of the last step needed
 
     def jacobian(self, s, y):
         self.n_jacobians += 1
@@ -71,6 +75,7 @@ class ImplicitStepper:
         with torch.no_grad():
             scale = (y.abs() * self.controller.rtol + self.controller.atol).reshape(-1)
         stages = [f0]
+        self.slowest_stage_iterations = 0
         for c_i, a_i in zip(tableau.c[1:], tableau.a[1:]):
             s_i = min(s + c_i * step, s_limit)
             base = linear_combination(y, step, a_i, stages)
@@ -91,8 +96,9 @@ class ImplicitStepper:
             z = (base + h_gamma * previous_stage).detach()
             base_detached = base.detach()
             previous_norm = None
-            for _ in range(self.newton_max_iterations):
+            for iteration in range(1, self.newton_max_iterations + 1):
                 self.n_newton_iterations += 1
+                self.slowest_stage_iterations = max(self.slowest_stage_iterations, iteration)
                 residual = z - base_detached - h_gamma * field(s_i, z)
                 delta = torch.linalg.lu_solve(*lu, residual.reshape(-1, 1)).reshape(shape)
                 z = z - delta
@@ -128,6 +134,7 @@ def integrate_implicit(
     max_steps: int,
     newton_tolerance: float = 1e-3,
     newton_max_iterations: int = 10,
+    jacobian_refresh_iterations: int = 2,
 ) -> tuple[IntegrationResult, dict]:
     """Adaptive ESDIRK integration with dense (Hermite) output at the requested times."""
     exponent = 1.0 / (tableau.error_order + 1)
@@ -172,10 +179,13 @@ def integrate_implicit(
                     outputs.append(interpolant(times[next_output]))
                     next_output += 1
             s, y, f0 = s_new, y_new, stages[-1]
-            if next_output < len(times):
+            # Keep the Jacobian while Newton converges quickly with it (as Hairer's RADAU5 does).
+            if next_output < len(times) and stepper.slowest_stage_iterations > jacobian_refresh_iterations:
                 jacobian = stepper.jacobian(s, y)
         else:
             n_rejected += 1
+            if stepper.slowest_stage_iterations > jacobian_refresh_iterations:
+                jacobian = stepper.jacobian(s, y)
         step *= controller.factor(ratio, exponent, ratio <= 1.0)
         if step < 1e-14 * max(1.0, abs(s)):
             status = "step_size_underflow"

@@ -1,9 +1,9 @@
 """Seeded, reconstructible Brownian motion sampled on a fixed time grid.
 
 :class:`BrownianPath` draws every increment of its grid (and, on request, every space-time Lévy area)
-in one vectorised call when it is built, so an SDE solve pays no per-step cost for its noise. Queries
-between grid points are answered by differencing exact cumulative sums, which makes a coarse increment
-*exactly* the sum of the fine increments it covers: solving on grids of several step sizes with one
+in one vectorised call when it is built, so an SDE solve pays no per-step cost for its noise. A query
+spanning several grid steps is answered by summing the fine steps it covers, so a coarse increment is
+*exactly* the sum of the fine increments: solving on grids of several step sizes with one
 path sees the same Brownian motion, as strong-order tests need.
 
 Queries must land on grid points (up to rounding). Off-grid times raise a ``ValueError`` rather than
@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 
@@ -63,8 +64,8 @@ class BrownianPath:
     ``h``, ``H`` is drawn as an independent ``N(0, h / 12)`` variable, which reproduces the exact joint
     law of ``(ΔW, ΔZ)``; coarser intervals aggregate the fine values exactly.
 
-    Memory is ``num_steps * prod(shape)`` values (twice that with ``levy_area=True``), plus a
-    float64 copy of the cumulative sums once a query does not follow the grid step by step.
+    Memory is ``num_steps * prod(shape)`` values (twice that with ``levy_area=True``); a query that
+    does not follow the grid step by step sums the fine steps it covers (a temporary of that size).
 
     Examples
     --------
@@ -123,7 +124,9 @@ class BrownianPath:
         broadcast = (num_steps,) + (1,) * len(self.shape)
         step_column = step_sizes.to(dtype=self.dtype, device=self.device).reshape(broadcast)
         self._step_column = step_column
-        noise = torch.randn((num_steps, *self.shape), generator=generator, dtype=self.dtype, device=self.device)
+        noise = torch.randn(
+            (num_steps, *self.shape), generator=generator, dtype=self.dtype, device=self.device
+        )
         self._increments = noise.mul_(step_column.sqrt())
         self._levy_areas = None
         if self.has_levy_area:
@@ -133,7 +136,6 @@ class BrownianPath:
             )
             normalised_area.mul_((step_column / 12).sqrt())
             self._levy_areas = (normalised_area + 0.5 * self._increments).mul_(step_column)
-        self._cumulative = None  # (W at grid points, ∫ W ds up to grid points), float64, built on demand
 
     # ------------------------------------------------------------------ properties
 
@@ -148,8 +150,9 @@ class BrownianPath:
 
     def __repr__(self) -> str:
         return (
-            f"BrownianPath(t0={self.t0}, t1={self.t1}, shape={tuple(self.shape)}, num_steps={self.num_steps}, "
-            f"dtype={self.dtype}, device={self.device}, seed={self.seed}, levy_area={self.has_levy_area})"
+            f"BrownianPath(t0={self.t0}, t1={self.t1}, shape={tuple(self.shape)}, "
+            f"num_steps={self.num_steps}, dtype={self.dtype}, device={self.device}, seed={self.seed}, "
+            f"levy_area={self.has_levy_area})"
         )
 
     # ------------------------------------------------------------------ queries
@@ -220,7 +223,8 @@ class BrownianPath:
 
     def _off_grid_error(self, name: str, time: float) -> ValueError:
         return ValueError(
-            f"{name}={time!r} is not on the grid of this BrownianPath (smallest grid step {self._min_step:g}); "
+            f"{name}={time!r} is not on the grid of this BrownianPath "
+            f"(smallest grid step {self._min_step:g}); "
             "BrownianPath answers only grid-aligned queries: build it with a dt that divides the solver's "
             "step, or pass the solver's grid as grid=..."
         )
@@ -241,9 +245,12 @@ class BrownianPath:
             return self._increments[first:last]
         if direction == -1:
             return -self._increments[last:first].flip(0)
-        path, _ = self._cumulative_sums()
-        indices = indices.to(self.device)
-        return (path[indices[1:]] - path[indices[:-1]]).to(self.dtype)
+        fine_steps, segment_of_step, forward = self._fine_steps_of_segments(indices)
+        summed = self._segment_sum(
+            self._select(self._increments, fine_steps), segment_of_step, len(indices) - 1
+        )
+        sign = torch.where(forward, 1.0, -1.0).to(dtype=self.dtype, device=self.device)
+        return summed.mul_(sign.reshape((-1,) + (1,) * len(self.shape)))
 
     def _levy_areas_between(self, indices: torch.Tensor) -> torch.Tensor:
         if self._levy_areas is None:
@@ -260,28 +267,56 @@ class BrownianPath:
             steps = slice(last, first)
             reversed_areas = self._step_column[steps] * self._increments[steps] - self._levy_areas[steps]
             return reversed_areas.flip(0)
-        path, time_integral = self._cumulative_sums()
-        start, stop = indices[:-1], indices[1:]
-        elapsed = (self._grid_tensor[stop] - self._grid_tensor[start]).to(self.device)
-        start, stop = start.to(self.device), stop.to(self.device)
-        elapsed = elapsed.reshape((-1,) + (1,) * len(self.shape))
-        # ∫_{ta}^{tb} (W(s) - W(ta)) ds = I(tb) - I(ta) - (tb - ta) W(ta), with I(t) = ∫_{start}^{t} W ds.
-        return (time_integral[stop] - time_integral[start] - elapsed * path[start]).to(self.dtype)
+        fine_steps, segment_of_step, forward = self._fine_steps_of_segments(indices)
+        # For a segment [τ_lo, τ_hi] covering fine steps j, with W measured from the segment's start:
+        #   forward  (ta = τ_lo): ΔZ = Σ_j [ΔW_j (τ_hi - τ_{j+1}) + ΔZ_j]
+        #   backward (ta = τ_hi): ΔZ = Σ_j [ΔW_j (τ_{j+1} - τ_lo) - ΔZ_j]
+        starts, stops = indices[:-1], indices[1:]
+        low, high = torch.minimum(starts, stops), torch.maximum(starts, stops)
+        step_forward = forward[segment_of_step]
+        step_end = self._grid_tensor[fine_steps + 1]
+        increment_weight = torch.where(
+            step_forward,
+            self._grid_tensor[high[segment_of_step]] - step_end,
+            step_end - self._grid_tensor[low[segment_of_step]],
+        )
+        area_sign = torch.where(step_forward, 1.0, -1.0).to(torch.float64)
+        column = (-1,) + (1,) * len(self.shape)
+        values = self._select(self._levy_areas, fine_steps) * area_sign.to(
+            device=self.device, dtype=self.dtype
+        ).reshape(column)
+        values.addcmul_(
+            self._select(self._increments, fine_steps),
+            increment_weight.to(device=self.device, dtype=self.dtype).reshape(column),
+        )
+        return self._segment_sum(values, segment_of_step, len(indices) - 1)
 
-    def _cumulative_sums(self):
-        """W and ∫ W ds at every grid point, in float64 so that differences keep their precision."""
-        if self._cumulative is None:
-            increments = self._increments.to(torch.float64)
-            zero = torch.zeros((1, *self.shape), dtype=torch.float64, device=self.device)
-            path = torch.cat([zero, increments.cumsum(0)])
-            time_integral = None
-            if self._levy_areas is not None:
-                step_column = self._step_column.to(torch.float64)
-                # ∫ over [τ_i, τ_{i+1}] of W = h_i W(τ_i) + ΔZ_i.
-                pieces = step_column * path[:-1] + self._levy_areas.to(torch.float64)
-                time_integral = torch.cat([zero, pieces.cumsum(0)])
-            self._cumulative = (path, time_integral)
-        return self._cumulative
+    def _fine_steps_of_segments(self, indices: torch.Tensor):
+        """Grid steps covered by each query segment, sorted by step, with their segment numbers.
+
+        Exact sums over the covered fine steps replace cumulative sums: no float64 copy of the whole path,
+        and no loss of precision from differencing large running totals.
+        """
+        starts, stops = indices[:-1], indices[1:]
+        low, high = torch.minimum(starts, stops), torch.maximum(starts, stops)
+        lengths = high - low
+        segment_of_step = torch.repeat_interleave(torch.arange(len(lengths)), lengths)
+        offsets = torch.cumsum(lengths, 0) - lengths
+        fine_steps = low[segment_of_step] + torch.arange(int(lengths.sum())) - offsets[segment_of_step]
+        order = torch.argsort(fine_steps, stable=True)
+        return fine_steps[order], segment_of_step[order], stops >= starts
+
+    @staticmethod
+    def _select(values: torch.Tensor, fine_steps: torch.Tensor) -> torch.Tensor:
+        """Rows ``fine_steps`` of ``values``: a view when they are one contiguous run (monotone queries)."""
+        if fine_steps.numel() > 0 and int(fine_steps[-1] - fine_steps[0]) + 1 == fine_steps.numel():
+            if fine_steps.numel() == 1 or bool((fine_steps[1:] > fine_steps[:-1]).all()):
+                return values[int(fine_steps[0]) : int(fine_steps[-1]) + 1]
+        return values.index_select(0, fine_steps.to(values.device))
+
+    def _segment_sum(self, values: torch.Tensor, segment_of_step: torch.Tensor, count: int) -> torch.Tensor:
+        total = torch.zeros((count, *self.shape), dtype=self.dtype, device=self.device)
+        return total.index_add_(0, segment_of_step.to(self.device), values)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -334,7 +369,7 @@ def _build_grid(t0: float, t1: float, dt, grid) -> list[float]:
         raise ValueError(f"grid must hold at least 2 finite times, got {len(times)}")
     if times[0] != t0 or times[-1] != t1:
         raise ValueError(f"grid must run from t0={t0} to t1={t1}, got [{times[0]}, ..., {times[-1]}]")
-    differences = [b - a for a, b in zip(times[:-1], times[1:])]
+    differences = [b - a for a, b in pairwise(times)]
     if not (all(d > 0 for d in differences) or all(d < 0 for d in differences)):
         raise ValueError("grid must be strictly increasing or strictly decreasing")
     return times

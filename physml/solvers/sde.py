@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 
 import torch
 
@@ -74,7 +75,7 @@ class _StepContext:
         leaves the integration interval (rounding could otherwise push it past an output time)."""
         grid = self.grid
         values = []
-        for start, stop in zip(grid[:-1], grid[1:]):
+        for start, stop in pairwise(grid):
             low, high = (start, stop) if start <= stop else (stop, start)
             values.append(min(high, max(low, start + fraction * (stop - start))))
         return list(torch.tensor(values, dtype=self.real_dtype, device=self.device).unbind(0))
@@ -84,7 +85,7 @@ class _StepContext:
         return list(tensor.reshape(self.increment_tensor.shape).unbind(0))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SDEMethod:
     """A fixed-step SDE scheme and what it supports, as data.
 
@@ -129,13 +130,17 @@ def _build_euler_maruyama(context: _StepContext):
         # One fused multiply-add for the noise: as cheap as a hand-written loop.
         def step(i, y):
             t = times[i]
-            return torch.addcmul(torch.add(y, drift(t, y), alpha=step_sizes[i]), diffusion(t, y), increments[i])
+            return torch.addcmul(
+                torch.add(y, drift(t, y), alpha=step_sizes[i]), diffusion(t, y), increments[i]
+            )
 
     else:
 
         def step(i, y):
             t = times[i]
-            return torch.add(y, drift(t, y), alpha=step_sizes[i]).add_(product(diffusion(t, y), increments[i]))
+            return torch.add(y, drift(t, y), alpha=step_sizes[i]).add_(
+                product(diffusion(t, y), increments[i])
+            )
 
     return step
 
@@ -221,7 +226,9 @@ def _build_midpoint(context: _StepContext):
     def step(i, y):
         h, dw = step_sizes[i], increments[i]
         start = start_times[i]
-        middle_state = torch.add(y, drift(start, y), alpha=0.5 * h).add_(product(diffusion(start, y), dw), alpha=0.5)
+        middle_state = torch.add(y, drift(start, y), alpha=0.5 * h).add_(
+            product(diffusion(start, y), dw), alpha=0.5
+        )
         middle = middle_times[i]
         return torch.add(y, drift(middle, middle_state), alpha=h).add_(
             product(diffusion(middle, middle_state), dw)
@@ -334,7 +341,9 @@ def _default_method(sde_type: str, noise_type: str) -> str:
 # ---------------------------------------------------------------------- public entry point
 
 
-def sdeint(sde, y0: torch.Tensor, ts, *, method: str | None = None, dt: float = 1e-3, bm=None, generator=None):
+def sdeint(
+    sde, y0: torch.Tensor, ts, *, method: str | None = None, dt: float = 1e-3, bm=None, generator=None
+):
     r"""Solve an SDE on a fixed step grid and return the states at the times ``ts``.
 
     Parameters
@@ -394,7 +403,8 @@ def sdeint(sde, y0: torch.Tensor, ts, *, method: str | None = None, dt: float = 
     ...     def g(self, t, y):
     ...         return torch.full_like(y, 0.5)
     >>> y0 = torch.ones(256, 2)
-    >>> ys = sdeint(OrnsteinUhlenbeck(), y0, [0.0, 0.5, 1.0], dt=0.01, generator=torch.Generator().manual_seed(0))
+    >>> generator = torch.Generator().manual_seed(0)
+    >>> ys = sdeint(OrnsteinUhlenbeck(), y0, [0.0, 0.5, 1.0], dt=0.01, generator=generator)
     >>> ys.shape
     torch.Size([3, 256, 2])
     >>> samples = sdeint(OrnsteinUhlenbeck(), y0, [1.0, 0.0], dt=0.01)  # reverse time
@@ -438,11 +448,11 @@ def sdeint(sde, y0: torch.Tensor, ts, *, method: str | None = None, dt: float = 
 
     states = [y0]
     y = y0
-    index = 0
+    first_step = 0
     for stop in output_steps:
-        for index in range(index, stop):
+        for index in range(first_step, stop):
             y = step(index, y)
-        index = stop
+        first_step = stop
         states.append(y)
     return torch.stack(states)
 
@@ -470,7 +480,7 @@ def _step_grid(output_times: list[float], step_limit: float) -> tuple[list[float
     """All step times (output times hit exactly) and the index of the step ending at each output."""
     grid = [output_times[0]]
     output_steps = []
-    for start, stop in zip(output_times[:-1], output_times[1:]):
+    for start, stop in pairwise(output_times):
         count = max(1, math.ceil(abs(stop - start) / step_limit - 1e-9))
         grid.extend(start + (stop - start) * k / count for k in range(1, count))
         grid.append(stop)
@@ -496,7 +506,9 @@ def _noise_shape(diffusion_value, y0: torch.Tensor, noise_type: str) -> tuple[in
             f"sde.g(t, y0) returned shape {shape}, expected {expected} for noise_type={noise_type!r}"
         )
     if diffusion_value.device != y0.device:
-        raise ValueError(f"sde.g(t, y0) returned a tensor on {diffusion_value.device}, but y0 is on {y0.device}")
+        raise ValueError(
+            f"sde.g(t, y0) returned a tensor on {diffusion_value.device}, but y0 is on {y0.device}"
+        )
     noise_count = shape[-1]
     return (y0.shape[0], noise_count) if y0.ndim >= 2 else (noise_count,)
 
@@ -554,7 +566,7 @@ def _query_torchsde_brownian(bm, grid, needs_levy_area):
             "levy_area_approximation='space-time'"
         )
     increments, levy_areas = [], []
-    for start, stop in zip(grid[:-1], grid[1:]):
+    for start, stop in pairwise(grid):
         if start < stop:
             if needs_levy_area:
                 increment, area = bm(start, stop, return_U=True)
@@ -585,7 +597,7 @@ def _make_context(sde, y0, grid, noise_type, sde_type, increments, levy_areas) -
         or any(parameter.requires_grad for parameter in sde.parameters())
     )
     context.grid = grid
-    context.step_sizes = [stop - start for start, stop in zip(grid[:-1], grid[1:])]
+    context.step_sizes = [stop - start for start, stop in pairwise(grid)]
     context.times = list(torch.tensor(grid, dtype=y0.dtype, device=y0.device).unbind(0))
     num_steps = len(grid) - 1
     context.drift = sde.f
