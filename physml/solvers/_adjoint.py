@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import torch
 
+from ._explicit import rms_norm
 from ._validation import check_state, check_times
-
-
-def _rms(tensor: torch.Tensor) -> torch.Tensor:
-    return tensor.abs().square().mean().sqrt()
 
 
 class _AdjointFunction(torch.autograd.Function):
@@ -64,7 +61,7 @@ class _AdjointFunction(torch.autograd.Function):
         adjoint_options = dict(settings["adjoint_options"] or {})
         if adjoint_options.get("norm") == "seminorm":
             # Error control on the state and adjoint only, not on the parameter-gradient integrals.
-            adjoint_options["norm"] = lambda error: _rms(error[: 2 * numel])
+            adjoint_options["norm"] = lambda error: rms_norm(error[: 2 * numel])
 
         adjoint_state = grad_ys[-1].reshape(-1)
         param_grad = torch.zeros(sum(param_sizes), dtype=dtype, device=ys.device)

@@ -59,21 +59,21 @@ def landing_slack(target: float) -> float:
 
 def rms_norm(tensor: torch.Tensor) -> torch.Tensor:
     """Root-mean-square norm, the default error norm (as in torchdiffeq and SciPy)."""
-    return tensor.abs().square().mean().sqrt()
+    return torch.linalg.vector_norm(tensor) / math.sqrt(tensor.numel())
 
 
 def error_ratio(tableau: ButcherTableau, step: float, stages, y, y_new, controller: StepSizeController):
     """Scaled embedded-error norm of one step; ≤ 1 means the step is accepted."""
     with torch.no_grad():
         scale = torch.maximum(y.abs(), y_new.abs()).mul_(controller.rtol).add_(controller.atol)
-        error = weighted_sum(tableau.b_error, stages).mul_(step).div_(scale)
+        error = weighted_sum([step * e for e in tableau.b_error], stages).div_(scale)
         if tableau.b_error_secondary is None:
             norm = controller.norm or rms_norm
             return float(norm(error))
         # DOP853's estimate: |err5|² / sqrt(|err5|² + 0.01 |err3|²), scaled to an RMS-like value.
-        secondary = weighted_sum(tableau.b_error_secondary, stages).mul_(step).div_(scale)
-        err5 = float(error.abs().square().sum())
-        err3 = float(secondary.abs().square().sum())
+        secondary = weighted_sum([step * e for e in tableau.b_error_secondary], stages).div_(scale)
+        err5 = float(torch.linalg.vector_norm(error)) ** 2
+        err3 = float(torch.linalg.vector_norm(secondary)) ** 2
         if err5 == 0.0 and err3 == 0.0:
             return 0.0
         return err5 / math.sqrt((err5 + 0.01 * err3) * error.numel())

@@ -41,13 +41,13 @@ class VectorField:
         self.evaluations = 0
 
     def time_tensor(self, s: float) -> torch.Tensor:
-        return torch.tensor(self.direction * s, dtype=self.time_dtype, device=self.device)
+        return torch.scalar_tensor(self.direction * s, dtype=self.time_dtype, device=self.device)
 
     def __call__(self, s: float, y: torch.Tensor) -> torch.Tensor:
         """Evaluate at one internal time shared by the whole batch."""
         s = min(max(s, self.start), self.end)
         self.evaluations += 1
-        t = torch.tensor(self.direction * s, dtype=self.time_dtype, device=self.device)
+        t = torch.scalar_tensor(self.direction * s, dtype=self.time_dtype, device=self.device)
         out = self.func(t, y) if self.args is None else self.func(t, y, self.args)
         if self.evaluations == 1:
             check_vector_field_output(out, y)
@@ -85,3 +85,4 @@ def weighted_sum(coefficients, stages) -> torch.Tensor | None:
             continue
         out = stage * coefficient if out is None else torch.add(out, stage, alpha=coefficient)
     return out
+
