@@ -9,6 +9,8 @@ given) are compacted together with the state.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ._explicit import IntegrationResult, landing_slack, StepSizeController
@@ -88,29 +90,45 @@ def integrate_per_sample(
     max_steps: int,
     args=None,
 ) -> tuple[IntegrationResult, dict]:
-    """Integrate each batch member with its own step-size control; see the module docstring."""
+    """Integrate each batch member with its own step-size control; see the module docstring.
+
+    The loop body is written for few tensor operations per iteration: with small states the cost of
+    an iteration is kernel-launch overhead, and the loop runs as many iterations as the hardest
+    member needs steps.
+    """
     if not tableau.fsal:
         raise ValueError(f"per_sample=True needs an FSAL adaptive method, got {tableau.name!r}")
     batch = y0.shape[0]
     device, dtype = y0.device, y0.dtype
     n_times = len(times)
-    time_grid = torch.tensor(times, dtype=torch.float64, device=device)
+    float64 = dict(dtype=torch.float64, device=device)
+    time_grid = torch.tensor(times, **float64)
     s_end = times[-1]
+    end = torch.tensor(s_end, **float64)
+    end_minus_slack = torch.tensor(s_end - landing_slack(s_end), **float64)
+    stage_fractions = torch.tensor(tableau.c[1:], **float64).view(-1, 1)
+    upper_after_accept = torch.tensor(controller.ifactor, **float64)
+    upper_after_reject = torch.tensor(1.0, **float64)
     view = (-1,) + (1,) * (y0.ndim - 1)
     exponent = 1.0 / (tableau.error_order + 1)
+    inverse_sqrt_size = 1.0 / math.sqrt(y0[0].numel())
     dense = _PerSampleDense(tableau, dtype, device)
 
     member = torch.arange(batch, device=device)  # original index of each remaining row
     y = y0
-    s = torch.full((batch,), times[0], dtype=torch.float64, device=device)
+    s = torch.full((batch,), times[0], **float64)
     f0 = field.per_sample(s, y, args)
     if first_step is None:
         step = _initial_step(field, y, f0, s, s_end, tableau.order, controller, args)
     else:
         step = torch.full_like(s, min(first_step, s_end - times[0]))
+    with torch.no_grad():
+        y_abs = y.abs()
     next_output = torch.ones(batch, dtype=torch.long, device=device)
+    next_time = time_grid[next_output]
+    accepted_rows = torch.zeros(batch, dtype=torch.long, device=device)
     accepted_count = torch.zeros(batch, dtype=torch.long, device=device)
-    rejected_count = torch.zeros(batch, dtype=torch.long, device=device)
+    attempts = torch.zeros(batch, dtype=torch.long, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     output_index = [member.clone()]  # flat index time * batch + member
     output_value = [y0]
@@ -122,73 +140,84 @@ def integrate_per_sample(
             status = "max_steps_reached"
             break
         iterations += 1
-        remaining = s_end - s
-        step = step.clamp(max=controller.max_step)
-        lands = step >= remaining - landing_slack(s_end)
-        step = torch.where(lands, remaining, step)
+        with torch.no_grad():
+            if controller.max_step != math.inf:
+                step = step.clamp(max=controller.max_step)
+            lands = torch.add(s, step) >= end_minus_slack
+            step = torch.where(lands, end - s, step)
+            stage_times = field.stage_times(torch.addcmul(s, stage_fractions, step).clamp_(max=s_end))
         h = step.to(dtype).view(view)
 
         stages = [f0]
         state = y
-        for c_i, a_i in zip(tableau.c[1:], tableau.a[1:]):
+        for a_i, stage_time in zip(tableau.a[1:], stage_times):
             state = torch.addcmul(y, h, weighted_sum(a_i, stages))
-            stages.append(field.per_sample(s + c_i * step, state, args))
+            stages.append(field.at_times(stage_time, state, args))
         y_new = state
 
         with torch.no_grad():
-            scale = torch.maximum(y.abs(), y_new.abs()).mul_(controller.rtol).add_(controller.atol)
+            y_new_abs = y_new.abs()
+            scale = torch.maximum(y_abs, y_new_abs).mul_(controller.rtol).add_(controller.atol)
             error = weighted_sum(tableau.b_error, stages).mul_(h).div_(scale)
             if tableau.b_error_secondary is None:
-                ratio = _rms_per_sample(error)
+                ratio = torch.linalg.vector_norm(error.flatten(1), dim=1).mul_(inverse_sqrt_size)
             else:
                 secondary = weighted_sum(tableau.b_error_secondary, stages).mul_(h).div_(scale)
                 err5 = error.abs().square().flatten(1).sum(1)
                 err3 = secondary.abs().square().flatten(1).sum(1)
                 denominator = ((err5 + 0.01 * err3) * error[0].numel()).sqrt()
                 ratio = torch.where(denominator > 0, err5 / denominator.clamp_min(1e-300), 0.0)
+            ratio = ratio.to(torch.float64).nan_to_num_(nan=math.inf)
             accept = ratio <= 1.0
-            s_new = torch.where(lands, torch.full_like(s, s_end), s + step)
+            s_new = torch.where(lands, end, torch.add(s, step))
+            pending = (accept & (next_time <= s_new)).nonzero().squeeze(1)
 
         # Dense output for accepted members whose next output time lies inside their step.
-        while True:
-            pending = accept & (time_grid[next_output.clamp(max=n_times - 1)] <= s_new) & (next_output < n_times)
-            rows = pending.nonzero().squeeze(1)
-            if rows.numel() == 0:
-                break
-            out_index = next_output.index_select(0, rows)
-            theta = (time_grid.index_select(0, out_index) - s.index_select(0, rows)) / step.index_select(0, rows)
-            value = dense(field, rows, theta.clamp(0.0, 1.0), s, step, y, y_new, stages, args)
-            output_index.append(out_index * batch + member.index_select(0, rows))
+        while pending.numel() > 0:
+            out_index = next_output.index_select(0, pending)
+            theta = (next_time.index_select(0, pending) - s.index_select(0, pending)) / step.index_select(0, pending)
+            value = dense(field, pending, theta.clamp(0.0, 1.0), s, step, y, y_new, stages, args)
+            output_index.append(out_index * batch + member.index_select(0, pending))
             output_value.append(value)
-            next_output = next_output.index_add(0, rows, torch.ones_like(rows))
+            with torch.no_grad():
+                next_output = next_output.index_add(0, pending, torch.ones_like(pending))
+                next_time = time_grid[next_output.clamp(max=n_times - 1)]
+                pending = pending[(next_time.index_select(0, pending) <= s_new.index_select(0, pending))
+                                  & (next_output.index_select(0, pending) < n_times)]
 
         with torch.no_grad():
-            factor = controller.safety * ratio.clamp_min(1e-300) ** (-exponent)
-            factor = torch.where(ratio == 0, controller.ifactor, factor)
-            factor = factor.nan_to_num(nan=controller.dfactor).clamp(controller.dfactor, controller.ifactor)
-            factor = torch.where(accept, factor, factor.clamp(max=1.0))
+            factor = ratio.clamp_(min=1e-300).pow_(-exponent).mul_(controller.safety).clamp_(min=controller.dfactor)
+            factor = torch.minimum(factor, torch.where(accept, upper_after_accept, upper_after_reject))
             step = step * factor
-            accepted_count.index_add_(0, member, accept.long())
-            rejected_count.index_add_(0, member, (~accept).long())
+            accepted_rows.add_(accept)
+            done = accept & lands
         accept_view = accept.view(view)
         y = torch.where(accept_view, y_new, y)
         f0 = torch.where(accept_view, stages[-1], f0)
-        s = torch.where(accept, s_new, s)
+        with torch.no_grad():
+            y_abs = torch.where(accept_view, y_new_abs, y_abs)
+            s = torch.where(accept, s_new, s)
 
-        done = accept & lands
         if bool(done.any()):
-            finished[member[done]] = True
-            keep = (~done).nonzero().squeeze(1)
-            member, y, f0, s, step, next_output = (
-                member.index_select(0, keep), y.index_select(0, keep), f0.index_select(0, keep),
-                s.index_select(0, keep), step.index_select(0, keep), next_output.index_select(0, keep),
+            with torch.no_grad():
+                finished_members = member[done]
+                finished[finished_members] = True
+                attempts[finished_members] = iterations
+                accepted_count[finished_members] = accepted_rows[done]
+                keep = (~done).nonzero().squeeze(1)
+            member, y, f0, y_abs, s, step, next_output, next_time, accepted_rows = (
+                tensor.index_select(0, keep)
+                for tensor in (member, y, f0, y_abs, s, step, next_output, next_time, accepted_rows)
             )
             args = select_rows(args, keep)
+    # Members stopped by max_steps attempted a step at every iteration.
+    attempts[member] = iterations
+    accepted_count[member] = accepted_rows
 
     flat = torch.full((n_times * batch, *y0.shape[1:]), float("nan"), dtype=dtype, device=device)
     flat = flat.index_copy(0, torch.cat(output_index), torch.cat(output_value))
     outputs = list(flat.view(n_times, *y0.shape).unbind(0))
-    attempts = accepted_count + rejected_count
+    rejected_count = attempts - accepted_count
     stats = {
         "nfe": (2 if first_step is None else 1) + (tableau.n_stages - 1) * attempts,
         "n_steps": attempts,

@@ -53,6 +53,17 @@ class VectorField:
             check_vector_field_output(out, y)
         return out if self.direction > 0 else -out
 
+    def stage_times(self, internal_times: torch.Tensor) -> torch.Tensor:
+        """Map clamped internal stage times (float64) to the times ``func`` receives."""
+        times = internal_times if self.direction > 0 else -internal_times
+        return times.to(self.time_dtype)
+
+    def at_times(self, t: torch.Tensor, y: torch.Tensor, args=None) -> torch.Tensor:
+        """Evaluate at times already mapped by :meth:`stage_times` (one per batch member)."""
+        self.evaluations += 1
+        out = self.func(t, y) if args is None else self.func(t, y, args)
+        return out if self.direction > 0 else -out
+
     def per_sample(self, s: torch.Tensor, y: torch.Tensor, args=None) -> torch.Tensor:
         """Evaluate with one internal time per batch member (``s`` has shape ``(batch,)``, float64)."""
         s = s.clamp(self.start, self.end)
