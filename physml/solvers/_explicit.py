@@ -110,8 +110,11 @@ def runge_kutta_stages(field: VectorField, tableau: ButcherTableau, s: float, y,
     """Evaluate the stages of one explicit step; returns (stages, y_new)."""
     stages = [f0]
     stage_state = y
-    for c_i, a_i in zip(tableau.c[1:], tableau.a[1:]):
-        stage_state = linear_combination(y, step, a_i, stages)
+    add = torch.add
+    for c_i, terms in zip(tableau.c[1:], tableau.a_terms[1:]):
+        stage_state = y
+        for index, coefficient in terms:
+            stage_state = add(stage_state, stages[index], alpha=step * coefficient)
         stages.append(field(min(s + c_i * step, s_limit), stage_state))
     if tableau.fsal:
         # The last stage is evaluated at (s + h, y_new): its input is the new state.

@@ -9,13 +9,14 @@ given) are compacted together with the state.
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 
 from ._explicit import IntegrationResult, landing_slack, StepSizeController
 from ._tableaux import ButcherTableau
-from ._vector_field import VectorField, weighted_sum
+from ._vector_field import VectorField, sum_of_terms, weighted_sum
 
 
 def select_rows(args, rows: torch.Tensor):
@@ -42,22 +43,21 @@ class _PerSampleDense:
         self.tableau = tableau
         if tableau.dense is not None:
             self.matrix = torch.tensor(tableau.dense, dtype=dtype, device=device)  # (stages, degree)
+            self.exponents = torch.arange(1, self.matrix.shape[1] + 1, dtype=dtype, device=device)
 
     def __call__(self, field, rows, theta, s, step, y, y_new, stages, args):
         view = (-1,) + (1,) * (y.ndim - 1)
         y_rows = y.index_select(0, rows)
         step_rows = step.index_select(0, rows)
-        stage_rows = [stage.index_select(0, rows) for stage in stages]
         h = step_rows.to(y.dtype).view(view)
         theta = theta.to(y.dtype)
         if self.tableau.dense is not None:
-            powers = torch.stack([theta ** (j + 1) for j in range(self.matrix.shape[1])], dim=1)
-            weights = powers @ self.matrix.T  # (rows, stages)
-            total = None
-            for index, stage in enumerate(stage_rows):
-                term = weights[:, index].view(view) * stage
-                total = term if total is None else total + term
-            return y_rows + h * total
+            # One stacked gather and one contraction instead of an operation per stage.
+            weights = theta.unsqueeze(1).pow(self.exponents) @ self.matrix.T  # (rows, stages)
+            stage_rows = torch.stack(stages, dim=1).index_select(0, rows)  # (rows, stages, ...)
+            total = torch.einsum("rs,rs...->r...", weights, stage_rows)
+            return torch.addcmul(y_rows, h, total)
+        stage_rows = [stage.index_select(0, rows) for stage in stages]
         return self._dop853(field, rows, theta, s, step_rows, h, y_rows, y_new.index_select(0, rows),
                             stage_rows, select_rows(args, rows), view)
 
@@ -102,7 +102,8 @@ def integrate_per_sample(
     device, dtype = y0.device, y0.dtype
     n_times = len(times)
     float64 = dict(dtype=torch.float64, device=device)
-    time_grid = torch.tensor(times, **float64)
+    # A trailing +inf makes "next output time" well defined after the last output has been written.
+    time_grid = torch.tensor([*times, math.inf], **float64)
     s_end = times[-1]
     end = torch.tensor(s_end, **float64)
     end_minus_slack = torch.tensor(s_end - landing_slack(s_end), **float64)
@@ -135,30 +136,38 @@ def integrate_per_sample(
     iterations = 0
     status = "success"
 
+    # One reusable context for the bookkeeping (step-size decisions are never differentiated); none at
+    # all when gradients are off, since entering a context each time costs more than the op it wraps.
+    bookkeeping = torch.no_grad() if torch.is_grad_enabled() else contextlib.nullcontext()
+    stage_terms = tableau.a_terms[1:]
+    error_terms = tableau.b_error_terms
+    rtol, atol, safety, dfactor = controller.rtol, controller.atol, controller.safety, controller.dfactor
+    clamp_max_step = controller.max_step != math.inf
+    addcmul, where, add = torch.addcmul, torch.where, torch.add
+
     while member.numel() > 0:
         if iterations >= max_steps:
             status = "max_steps_reached"
             break
         iterations += 1
-        with torch.no_grad():
-            if controller.max_step != math.inf:
+        with bookkeeping:
+            if clamp_max_step:
                 step = step.clamp(max=controller.max_step)
-            lands = torch.add(s, step) >= end_minus_slack
-            step = torch.where(lands, end - s, step)
-            stage_times = field.stage_times(torch.addcmul(s, stage_fractions, step).clamp_(max=s_end))
+            lands = add(s, step) >= end_minus_slack
+            step = where(lands, end - s, step)
+            stage_times = field.stage_times(addcmul(s, stage_fractions, step).clamp_(max=s_end))
         h = step.to(dtype).view(view)
 
         stages = [f0]
-        state = y
-        for a_i, stage_time in zip(tableau.a[1:], stage_times):
-            state = torch.addcmul(y, h, weighted_sum(a_i, stages))
+        for terms, stage_time in zip(stage_terms, stage_times):
+            state = addcmul(y, h, sum_of_terms(terms, stages))
             stages.append(field.at_times(stage_time, state, args))
         y_new = state
 
-        with torch.no_grad():
+        with bookkeeping:
             y_new_abs = y_new.abs()
-            scale = torch.maximum(y_abs, y_new_abs).mul_(controller.rtol).add_(controller.atol)
-            error = weighted_sum(tableau.b_error, stages).mul_(h).div_(scale)
+            scale = torch.maximum(y_abs, y_new_abs).mul_(rtol).add_(atol)
+            error = sum_of_terms(error_terms, stages).mul_(h).div_(scale)
             if tableau.b_error_secondary is None:
                 ratio = torch.linalg.vector_norm(error.flatten(1), dim=1).mul_(inverse_sqrt_size)
             else:
@@ -166,10 +175,10 @@ def integrate_per_sample(
                 err5 = error.abs().square().flatten(1).sum(1)
                 err3 = secondary.abs().square().flatten(1).sum(1)
                 denominator = ((err5 + 0.01 * err3) * error[0].numel()).sqrt()
-                ratio = torch.where(denominator > 0, err5 / denominator.clamp_min(1e-300), 0.0)
+                ratio = where(denominator > 0, err5 / denominator.clamp_min(1e-300), 0.0)
             ratio = ratio.to(torch.float64).nan_to_num_(nan=math.inf)
             accept = ratio <= 1.0
-            s_new = torch.where(lands, end, torch.add(s, step))
+            s_new = where(lands, end, add(s, step))
             pending = (accept & (next_time <= s_new)).nonzero().squeeze(1)
 
         # Dense output for accepted members whose next output time lies inside their step.
@@ -179,24 +188,21 @@ def integrate_per_sample(
             value = dense(field, pending, theta.clamp(0.0, 1.0), s, step, y, y_new, stages, args)
             output_index.append(out_index * batch + member.index_select(0, pending))
             output_value.append(value)
-            with torch.no_grad():
+            with bookkeeping:
                 next_output = next_output.index_add(0, pending, torch.ones_like(pending))
-                next_time = time_grid[next_output.clamp(max=n_times - 1)]
-                pending = pending[(next_time.index_select(0, pending) <= s_new.index_select(0, pending))
-                                  & (next_output.index_select(0, pending) < n_times)]
+                next_time = time_grid[next_output]
+                pending = pending[next_time.index_select(0, pending) <= s_new.index_select(0, pending)]
 
-        with torch.no_grad():
-            factor = ratio.clamp_(min=1e-300).pow_(-exponent).mul_(controller.safety).clamp_(min=controller.dfactor)
-            factor = torch.minimum(factor, torch.where(accept, upper_after_accept, upper_after_reject))
-            step = step * factor
+        accept_view = accept.view(view)
+        y = where(accept_view, y_new, y)
+        f0 = where(accept_view, stages[-1], f0)
+        with bookkeeping:
+            factor = ratio.clamp_(min=1e-300).pow_(-exponent).mul_(safety).clamp_(min=dfactor)
+            step = step * torch.minimum(factor, where(accept, upper_after_accept, upper_after_reject))
             accepted_rows.add_(accept)
             done = accept & lands
-        accept_view = accept.view(view)
-        y = torch.where(accept_view, y_new, y)
-        f0 = torch.where(accept_view, stages[-1], f0)
-        with torch.no_grad():
-            y_abs = torch.where(accept_view, y_new_abs, y_abs)
-            s = torch.where(accept, s_new, s)
+            y_abs = where(accept_view, y_new_abs, y_abs)
+            s = where(accept, s_new, s)
 
         if bool(done.any()):
             with torch.no_grad():

@@ -12,6 +12,7 @@ cubic Hermite interpolant through (y0, f0) and (y1, f1), written in the same for
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -58,6 +59,16 @@ class ButcherTableau:
     # Extra stages (c, a-row) that only dense output needs (DOP853).
     dense_extra_stages: tuple[tuple[float, Row], ...] = field(default=())
     dense_extra_weights: tuple[Row, ...] | None = None
+
+    @functools.cached_property
+    def a_terms(self) -> tuple[tuple[tuple[int, float], ...], ...]:
+        """Non-zero ``(j, a_ij)`` of every row, precomputed so the stepping loops skip zeros for free."""
+        return tuple(tuple((j, value) for j, value in enumerate(row) if value != 0.0) for row in self.a)
+
+    @functools.cached_property
+    def b_error_terms(self) -> tuple[tuple[int, float], ...]:
+        """Non-zero ``(i, b_error_i)``."""
+        return tuple((i, value) for i, value in enumerate(self.b_error or ()) if value != 0.0)
 
     @property
     def n_stages(self) -> int:

@@ -97,3 +97,13 @@ def weighted_sum(coefficients, stages) -> torch.Tensor | None:
         out = stage * coefficient if out is None else torch.add(out, stage, alpha=coefficient)
     return out
 
+
+
+def sum_of_terms(terms, stages) -> torch.Tensor:
+    """``Σ c * stages[j]`` over precomputed non-zero ``(j, c)`` terms (see ``ButcherTableau.a_terms``)."""
+    iterator = iter(terms)
+    index, coefficient = next(iterator)
+    out = stages[index] * coefficient
+    for index, coefficient in iterator:
+        out = torch.add(out, stages[index], alpha=coefficient)
+    return out

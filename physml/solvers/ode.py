@@ -144,6 +144,12 @@ def solve_ode(
     if adjoint:
         from ._adjoint import solve_with_adjoint
 
+        if per_sample:
+            raise ValueError(
+                "per_sample=True cannot be combined with adjoint=True; per-sample solves are "
+                "differentiated by backpropagation through the solver (adjoint=False)"
+            )
+
         return solve_with_adjoint(
             func, y0, t, method=method, rtol=rtol, atol=atol, options=options, max_steps=max_steps,
             args=args, adjoint_params=adjoint_params, adjoint_method=adjoint_method,
@@ -205,7 +211,7 @@ def solve_ode(
 
 
 def odeint(func, y0, t, *, rtol: float = 1e-7, atol: float = 1e-9, method: str | None = None,
-           options: dict | None = None):
+           options: dict | None = None, adjoint: bool = False, **adjoint_arguments):
     """Integrate ``dy/dt = func(t, y)`` with torchdiffeq's call, defaults and return shape.
 
     Parameters
@@ -222,6 +228,9 @@ def odeint(func, y0, t, *, rtol: float = 1e-7, atol: float = 1e-9, method: str |
         Defaults to ``"dopri5"`` as in torchdiffeq; see :data:`METHODS`.
     options : dict, optional
         As for :func:`solve_ode`; ``max_num_steps`` bounds the step attempts.
+    adjoint : bool
+        Same as calling :func:`odeint_adjoint` (which takes ``adjoint_params``, ``adjoint_rtol``,
+        ``adjoint_atol``, ``adjoint_method`` and ``adjoint_options`` as further keywords).
 
     Returns
     -------
@@ -241,6 +250,14 @@ def odeint(func, y0, t, *, rtol: float = 1e-7, atol: float = 1e-9, method: str |
     >>> ys.shape
     torch.Size([2, 2])
     """
+    if adjoint:
+        return odeint_adjoint(func, y0, t, rtol=rtol, atol=atol, method=method, options=options,
+                              **adjoint_arguments)
+    if adjoint_arguments:
+        raise TypeError(
+            f"odeint got unexpected keyword arguments {sorted(adjoint_arguments)}; "
+            "adjoint_* arguments need adjoint=True"
+        )
     solution = solve_ode(func, y0, t, method=method or "dopri5", rtol=rtol, atol=atol, options=options)
     _raise_unless_success(solution, "odeint")
     return solution.ys

@@ -208,6 +208,7 @@ def _decay(t, y):
         (dict(func=lambda t, y: 1.0), TypeError, r"func\(t, y0\) must return a torch.Tensor"),
         (dict(per_sample=True, method="rk4"), ValueError, "per_sample=True needs an adaptive explicit method"),
         (dict(per_sample=True, y0=torch.tensor(1.0)), ValueError, "leading batch dimension"),
+        (dict(per_sample=True, adjoint=True, adjoint_params=()), ValueError, "cannot be combined with adjoint"),
     ],
 )
 def test_bad_input_raises_a_clear_error(kwargs, error, match):

@@ -120,3 +120,18 @@ def test_per_sample_solve_is_differentiable():
     # x(1) = cos(sqrt(k)), so dx/dk = -sin(sqrt(k)) / (2 sqrt(k)).
     root = stiffness.detach().sqrt()
     assert torch.allclose(stiffness.grad, -torch.sin(root) / (2 * root), atol=1e-7)
+
+
+def test_odeint_adjoint_flag_matches_odeint_adjoint():
+    module = torch.nn.Linear(2, 2).double()
+    y0 = torch.ones(3, 2, dtype=torch.float64)
+    times = torch.tensor([0.0, 0.5], dtype=torch.float64)
+    flagged = physml.odeint(lambda t, y: module(y), y0, times, adjoint=True,
+                            adjoint_params=tuple(module.parameters()))
+    flagged.sum().backward()
+    gradient = module.weight.grad.clone()
+    module.zero_grad()
+    physml.odeint_adjoint(lambda t, y: module(y), y0, times, adjoint_params=tuple(module.parameters())).sum().backward()
+    assert torch.equal(gradient, module.weight.grad)
+    with pytest.raises(TypeError, match="adjoint_\\* arguments need adjoint=True"):
+        physml.odeint(lambda t, y: module(y), y0, times, adjoint_params=tuple(module.parameters()))
