@@ -134,7 +134,7 @@ def integrate_implicit(
     max_steps: int,
     newton_tolerance: float = 1e-3,
     newton_max_iterations: int = 10,
-    jacobian_refresh_iterations: int = 2,
+    jacobian_refresh_iterations: int = 3,
 ) -> tuple[IntegrationResult, dict]:
     """Adaptive ESDIRK integration with dense (Hermite) output at the requested times."""
     exponent = 1.0 / (tableau.error_order + 1)
