@@ -12,7 +12,9 @@ from .ode import odeint_adjoint as odeint_adjoint
 from .ode import solve_ode as solve_ode
 
 from .brownian import BrownianPath as BrownianPath
+from .exponential import EXPONENTIAL_METHODS as EXPONENTIAL_METHODS
+from .exponential import solve_etdrk4 as solve_etdrk4
 from .sde import SDE_METHODS as SDE_METHODS
 from .sde import sdeint as sdeint
 
-__all__ = ["METHODS", "ODESolution", "odeint", "odeint_adjoint", "solve_ode", "sdeint", "SDE_METHODS", "BrownianPath"]
+__all__ = ["METHODS", "ODESolution", "odeint", "odeint_adjoint", "solve_ode", "sdeint", "SDE_METHODS", "BrownianPath", "EXPONENTIAL_METHODS", "solve_etdrk4"]
