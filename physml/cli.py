@@ -1,4 +1,4 @@
-"""Command-line interface: ``physml demo`` and ``physml info`` (``python -m physml`` works too).
+"""Command-line interface: ``physml generate|validate|info|list|demo`` (``python -m physml`` works too).
 
 The CLI (never the library) sets the number of torch threads: small-tensor solves on a 2-core CPU
 run 100–500x slower with torch's default of two threads, so ``--threads`` defaults to 1.
@@ -7,7 +7,6 @@ run 100–500x slower with torch's default of two threads, so ``--threads`` defa
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import sys
 import time
@@ -99,7 +98,17 @@ def demo(threads: int) -> int:
     return 0
 
 
-def info() -> int:
+def info(path: str | None = None) -> int:
+    """Versions and methods; with a PATH, a summary of that dataset file or directory instead."""
+    if path is not None:
+        from .data import summarize
+
+        try:
+            print(summarize(path))
+        except (OSError, ValueError) as error:
+            print(f"physml info: error: {error}", file=sys.stderr)
+            return 2
+        return 0
     import numpy
     import scipy
 
@@ -114,19 +123,149 @@ def info() -> int:
     return 0
 
 
+def list_datasets() -> int:
+    """One line per shipped dataset: name, system, sizes per scale and title."""
+    from .data import available_datasets, load_spec
+    from .systems import available_systems
+
+    installed = set(available_systems())
+    names = available_datasets()
+    if not names:
+        print("no dataset specs found (is physml installed with its package data?)")
+        return 1
+    width = max(map(len, names))
+    for name in names:
+        spec = load_spec(name)
+        environments = len(spec.environment_list())
+        sizes = ", ".join(f"{scale} {sum(chosen.sizes.values()) * environments}"
+                          for scale, chosen in spec.scales.items())
+        missing = "" if spec.system in installed else f" [system {spec.system!r} not installed]"
+        print(f"{name:<{width}}  {spec.title} (system {spec.system}; samples: {sizes}){missing}")
+    return 0
+
+
+def validate_path(path: str) -> int:
+    """Print every schema violation of PATH; exit status 1 when there is any."""
+    from .data import validate
+
+    problems = validate(path)
+    for problem in problems:
+        print(f"{path}: {problem}")
+    if problems:
+        print(f"{len(problems)} schema violation(s) in {path}")
+        return 1
+    from .data import SCHEMA_VERSION
+
+    print(f"OK: {path} follows the physml dataset schema {SCHEMA_VERSION}")
+    return 0
+
+
+def generate(arguments) -> int:
+    """Generate a dataset, then print its summary and where its figure went."""
+    from .data import SpecError, generate, summarize
+
+    torch.set_num_threads(arguments.threads)
+    try:
+        existing = None if arguments.overwrite else _up_to_date(arguments.name, arguments.scale, arguments.out)
+    except (SpecError, ValueError, TypeError) as error:
+        print(f"physml generate: error: {error}", file=sys.stderr)
+        return 2
+    if existing is not None:
+        # Re-running the same command is a no-op, not an error: the data on disk are what it would write.
+        print(f"{arguments.name} ({arguments.scale}) is up to date in {existing} (same configuration; "
+              "--overwrite regenerates it)")
+        print(summarize(existing))
+        _report_figure(arguments, existing, existing / "train.nc")
+        return 0
+    try:
+        report = generate(arguments.name, arguments.scale, arguments.out, workers=arguments.workers,
+                          scheduler=arguments.scheduler, overwrite=arguments.overwrite, store=arguments.store,
+                          torch_threads=arguments.threads)
+    except (SpecError, ValueError, TypeError) as error:
+        print(f"physml generate: error: {error}", file=sys.stderr)
+        return 2
+    except FileExistsError as error:
+        print(f"physml generate: error: {error}", file=sys.stderr)
+        return 1
+    print(f"generated {arguments.name} ({arguments.scale}) in {report.seconds:.1f} s: "
+          f"{report.shards_run} shard(s) run, {report.shards_skipped} reused -> {report.directory}")
+    print(summarize(report.directory))
+    _report_figure(arguments, report.directory, report.files["train"])
+    return 0
+
+
+def _up_to_date(name: str, scale: str, out: str):
+    """The output directory when it already holds this dataset generated with the same configuration."""
+    import json
+    from pathlib import Path
+
+    from .data import load_spec
+    from .data._generate import MANIFEST
+
+    spec = load_spec(name)
+    directory = Path(out) / spec.name / scale
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        return None
+    recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    wanted = json.loads(json.dumps(spec.resolved_config(scale), sort_keys=True))
+    files_present = all((directory / file).exists() for file in recorded.get("files", {}).values())
+    return directory if recorded.get("config") == wanted and files_present else None
+
+
+def _report_figure(arguments, directory, train_file) -> None:
+    if not arguments.figure:
+        return
+    try:
+        from .plot import plot_dataset
+    except ImportError:
+        print("figure: skipped (matplotlib missing: pip install 'physml[viz]')")
+        return
+    print(f"figure: {plot_dataset(train_file, directory / 'train.png')}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="physml", description=__doc__.splitlines()[0])
     subcommands = parser.add_subparsers(dest="command")
     demo_parser = subcommands.add_parser("demo", help="solve classic ODEs and print cost and accuracy")
     demo_parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    subcommands.add_parser("info", help="versions and available methods")
+    info_parser = subcommands.add_parser("info", help="versions and methods, or a summary of a dataset PATH")
+    info_parser.add_argument("path", nargs="?", help="a dataset file (.nc, .zarr) or generated directory")
+    subcommands.add_parser("list", help="the shipped datasets, one line each")
+    validate_parser = subcommands.add_parser("validate", help="list every schema violation of a dataset")
+    validate_parser.add_argument("path", help="a dataset file (.nc, .zarr) or generated directory")
+    generate_parser = subcommands.add_parser(
+        "generate", help="generate a dataset from its spec into OUT/NAME/SCALE/",
+        description="Generate a dataset from its spec: one file per split in OUT/NAME/SCALE/, plus "
+                    "statistics.json and manifest.json; a re-run after a crash reuses the finished shards.")
+    generate_parser.add_argument("name", help="dataset name (see `physml list`) or a spec .toml file")
+    generate_parser.add_argument("--scale", default="mini", help="scale of the spec: mini (default) or paper")
+    generate_parser.add_argument("--out", default="data", help="root output directory (default ./data)")
+    engine = generate_parser.add_mutually_exclusive_group()
+    engine.add_argument("--workers", type=int, help="worker processes of an embedded dask LocalCluster")
+    engine.add_argument("--scheduler", help="address of a running dask scheduler (e.g. tcp://host:8786)")
+    generate_parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    generate_parser.add_argument("--store", choices=("netcdf", "zarr"), default="netcdf",
+                                 help="format of the split files (default netcdf)")
+    generate_parser.add_argument("--threads", type=int, default=1,
+                                 help="torch threads per process (default 1)")
+    generate_parser.add_argument("--no-figure", dest="figure", action="store_false",
+                                 help="do not draw OUT/NAME/SCALE/train.png")
     arguments = parser.parse_args(argv)
+    threads = getattr(arguments, "threads", 1)
+    if threads < 1:
+        parser.error(f"--threads must be a positive integer, got {threads}")
+    if getattr(arguments, "workers", None) is not None and arguments.workers < 1:
+        parser.error(f"--workers must be a positive integer, got {arguments.workers}")
     if arguments.command in (None, "demo"):
-        threads = getattr(arguments, "threads", 1)
-        if threads < 1:
-            parser.error(f"--threads must be a positive integer, got {threads}")
         return demo(threads)
-    return info()
+    if arguments.command == "info":
+        return info(arguments.path)
+    if arguments.command == "list":
+        return list_datasets()
+    if arguments.command == "validate":
+        return validate_path(arguments.path)
+    return generate(arguments)
 
 
 if __name__ == "__main__":  # pragma: no cover
