@@ -219,6 +219,14 @@ def test_forward_is_differentiable_in_the_viscosity():
     assert system.viscosity.grad is not None and float(system.viscosity.grad.abs()) > 0
 
 
+def test_navier_stokes_builds_in_float32_and_still_rejects_a_mean_forcing():
+    # The paper forcings are zero-mean up to float32 rounding (~3e-9), which must not count as a mean.
+    system = NavierStokes2D(dtype=torch.float32)
+    assert system(torch.tensor(0.0), torch.zeros(1, 1, 32, 32)).dtype == torch.float32
+    with pytest.raises(ValueError, match="forcing must have zero mean"):
+        NavierStokes2D(grid_size=8, forcing=0.01 + torch.zeros(8, 8), dtype=torch.float32)
+
+
 def test_navier_stokes_rejects_bad_input_naming_it():
     with pytest.raises(ValueError, match="forcing must be one of .*'f9'"):
         NavierStokes2D(forcing="f9")
