@@ -1,0 +1,133 @@
+"""Shared machinery of the generative estimators: data batches, the training loop, conditions."""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from ._validation import check_labels, check_samples, resolve_generator
+
+
+class BatchSource:
+    """Minibatches from a data tensor (drawn with replacement) or from a sampler ``data(n, generator=...)``.
+
+    A sampler gives a fresh draw every step, as torchcfm's training scripts do with ``sample_moons``.
+    """
+
+    def __init__(self, data, labels=None, *, num_classes=None, name: str = "data"):
+        self.name = name
+        if callable(data) and not isinstance(data, torch.Tensor):
+            if labels is not None:
+                raise ValueError(
+                    f"labels cannot be combined with a sampler as {name}; pass a tensor of samples"
+                )
+            if num_classes is not None:
+                raise ValueError(f"a conditional model needs {name} as a tensor with labels, not a sampler")
+            self.sampler = data
+            self.data = None
+            self.labels = None
+        else:
+            self.sampler = None
+            self.data = check_samples(data, name=name)
+            self.labels = check_labels(labels, self.data, num_classes)
+
+    def example(self, generator) -> torch.Tensor:
+        """One batch, checked, that fixes the event shape, dtype and device."""
+        if self.data is not None:
+            return self.data[:2]
+        return check_samples(self.sampler(2, generator=generator), name=f"{self.name}(n)")
+
+    def draw(self, batch_size: int, generator: torch.Generator):
+        if self.data is None:
+            batch = self.sampler(batch_size, generator=generator)
+            if not isinstance(batch, torch.Tensor) or not torch.isfinite(batch).all():
+                raise ValueError(f"{self.name}(n) returned non-finite samples or a non-tensor")
+            return batch, None
+        indices = torch.randint(
+            0, self.data.shape[0], (batch_size,), generator=generator, device=self.data.device
+        )
+        return self.data[indices], None if self.labels is None else self.labels[indices]
+
+
+def training_generator(generator, source: BatchSource) -> torch.Generator:
+    device = (
+        source.data.device
+        if source.data is not None
+        else (generator.device if generator is not None else "cpu")
+    )
+    return resolve_generator(generator, device)
+
+
+def run_training(
+    parameters, compute_loss, *, steps: int, learning_rate: float, weight_decay: float, description: str
+) -> list[float]:
+    """Adam on ``compute_loss()`` for ``steps`` steps with a tqdm bar (off when not a terminal).
+
+    Returns the loss history.  A non-finite loss stops training with a ``FloatingPointError`` that says
+    at which step, rather than silently filling the parameters with NaN.
+    """
+    parameters = [parameter for parameter in parameters if parameter.requires_grad]
+    if not parameters:
+        raise ValueError("the network has no trainable parameters")
+    optimizer = torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
+    history: list[float] = []
+    progress = tqdm(range(steps), desc=description, disable=None, leave=False)
+    for step in progress:
+        optimizer.zero_grad(set_to_none=True)
+        loss = compute_loss()
+        value = float(loss.detach())
+        if value != value or value in (float("inf"), float("-inf")):
+            raise FloatingPointError(
+                f"{description}: the loss became {value} at step {step}; "
+                "lower the learning rate or check the data"
+            )
+        loss.backward()
+        optimizer.step()
+        history.append(value)
+        if step % 50 == 0:
+            progress.set_postfix(loss=f"{value:.4g}")
+    progress.close()
+    return history
+
+
+def parameter_like(module) -> tuple[torch.dtype, torch.device]:
+    """dtype and device of a module's first floating parameter (float32 on CPU when it has none)."""
+    for parameter in module.parameters():
+        if parameter.is_floating_point():
+            return parameter.dtype, parameter.device
+    return torch.float32, torch.device("cpu")
+
+
+def expand_condition(condition, n: int, num_classes, device) -> torch.Tensor | None:
+    """Class labels for ``n`` samples from an int, a tensor ``(n,)`` or ``None``."""
+    if condition is None:
+        return None
+    if num_classes is None:
+        raise ValueError("condition was given but the model was configured without num_classes")
+    if isinstance(condition, int) and not isinstance(condition, bool):
+        labels = torch.full((n,), condition, dtype=torch.long, device=device)
+    elif isinstance(condition, torch.Tensor) and not condition.is_floating_point():
+        labels = condition.to(device=device, dtype=torch.long).reshape(-1)
+        if labels.numel() == 1:
+            labels = labels.expand(n).clone()
+    else:
+        raise TypeError(f"condition must be an int class label or an integer tensor, got {condition!r}")
+    if labels.shape != (n,):
+        raise ValueError(f"condition must hold 1 or {n} labels, got shape {tuple(labels.shape)}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(
+            f"condition labels must lie in [0, {num_classes - 1}], got {labels.unique().tolist()}"
+        )
+    return labels
+
+
+def drop_conditions(labels, probability: float, null_label: int, generator):
+    """Replace each label by the null class with the given probability (classifier-free guidance training)."""
+    if labels is None or probability == 0.0:
+        return labels
+    drop = torch.rand(labels.shape, generator=generator, device=labels.device) < probability
+    return torch.where(drop, torch.full_like(labels, null_label), labels)
+
+
+class NotFittedError(RuntimeError):
+    """Raised when a model is used before :meth:`fit` (and no network was given)."""
