@@ -136,9 +136,8 @@ def list_datasets() -> int:
     width = max(map(len, names))
     for name in names:
         spec = load_spec(name)
-        environments = len(spec.environment_list())
-        sizes = ", ".join(f"{scale} {sum(chosen.sizes.values()) * environments}"
-                          for scale, chosen in spec.scales.items())
+        # Sizes are per environment, and adaptation splits use only the adaptation environments.
+        sizes = ", ".join(f"{scale} {sum(spec.split_totals(scale).values())}" for scale in spec.scales)
         missing = "" if spec.system in installed else f" [system {spec.system!r} not installed]"
         print(f"{name:<{width}}  {spec.title} (system {spec.system}; samples: {sizes}){missing}")
     return 0

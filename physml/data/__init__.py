@@ -1,6 +1,7 @@
 """Datasets: declarative specs, one xarray schema (netCDF4 or Zarr), generation sweeps, torch loading.
 
-- :func:`load_spec`, :func:`available_datasets`: the specs shipped in ``datasets/`` (also inside the wheel);
+- :func:`load_spec`, :func:`available_datasets`: the specs shipped in ``datasets/`` (also inside the wheel),
+  including multi-environment sets with adaptation splits, reference solutions and subsampled grids;
 - :func:`build_dataset`, :func:`write_dataset`, :func:`open_dataset`: the schema and its atomic IO;
 - :func:`validate`: every schema violation of a file, directory or Dataset;
 - :func:`generate`: fixed shards, per-sample seeds, serial or dask.distributed, consolidation, train stats;
@@ -23,6 +24,7 @@ from ._schema import list_splits as list_splits
 from ._schema import open_dataset as open_dataset
 from ._schema import qc_flags as qc_flags
 from ._schema import write_dataset as write_dataset
+from ._spec import ADAPTATION_SPLITS as ADAPTATION_SPLITS
 from ._spec import SPLIT_IDS as SPLIT_IDS
 from ._spec import DatasetSpec as DatasetSpec
 from ._spec import SpecError as SpecError

@@ -6,15 +6,26 @@ from that sample's own generator, integrates the whole shard in one batched ``sy
 and writes its own netCDF file under a temporary name before renaming it.  A re-run skips shards whose
 file exists.  One process then concatenates the shards into one file per split (nobody ever writes
 concurrently into one file), attaches the train-split statistics and writes the sidecars.
+
+Per-sample realisations.  A system whose ``sample_initial_conditions`` also draws per-sample model
+state (the SST system draws each sample's flow) keeps it in buffers registered as ``None`` and filled by
+that call, one row per drawn state.  Since each sample is drawn by its own call, the generator collects
+those rows after every call and installs their concatenation before the batched solve, so sample ``k``
+of a shard is integrated with its own realisation.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import shutil
+import sys
 import time
+import types
+import typing
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ._schema import (
+    NOT_APPLICABLE,
     QC_FLAG_MEANINGS,
     QC_FLAG_VALUES,
     _now,
@@ -33,7 +45,7 @@ from ._schema import (
     list_splits,
     write_dataset,
 )
-from ._spec import PAPER_INDEX_TOP, SPLIT_IDS, DatasetSpec, SpecError, load_spec
+from ._spec import ADAPTATION_SPLITS, PAPER_INDEX_TOP, SPLIT_IDS, DatasetSpec, SpecError, load_spec
 
 SHARD_DIRECTORY = "shards"
 MANIFEST = "manifest.json"
@@ -82,7 +94,7 @@ def plan_shards(spec: DatasetSpec, scale: str) -> list[Shard]:
         size = chosen.sizes.get(split)
         if size is None:
             continue
-        for environment in spec.environment_list():
+        for environment in spec.environments_for(split):
             for start in range(0, size, chosen.samples_per_shard):
                 shards.append(
                     Shard(split, environment.id, start, min(size, start + chosen.samples_per_shard))
@@ -94,8 +106,10 @@ def sample_seed(spec: DatasetSpec, split: str, environment: int, index: int) -> 
     """Spawn key (as text) and the integer torch seed of one sample.
 
     ``spawn``: ``SeedSequence(entropy, spawn_key=(split_id, environment, index))`` gives 63 bits.
-    ``paper_index`` (APHYNITY, LEADS): train sample ``i`` uses seed ``i`` and test sample ``i`` seed
-    ``2**31 - 1 - i``, in every environment; splits the papers do not have fall back to ``spawn``.
+    ``paper_index`` (APHYNITY, LEADS, CoDA): train sample ``i`` uses seed ``i`` and test sample ``i`` seed
+    ``2**31 - 1 - i``, in every environment (CoDA's adaptation splits likewise); splits the papers do not
+    have fall back to ``spawn``.  ``paper_index_reversed`` (APHYNITY's wave data) swaps the two.
+    ``deterministic``: no draw at all, the seed is recorded as -1.
 
     Examples
     --------
@@ -105,8 +119,14 @@ def sample_seed(spec: DatasetSpec, split: str, environment: int, index: int) -> 
     """
     split_id = SPLIT_IDS[split]
     key = f"{split_id}-{environment}-{index}"
-    if spec.seeds.rule == "paper_index" and split in ("train", "test"):
-        return key, index if split == "train" else PAPER_INDEX_TOP - index
+    rule = spec.seeds.rule
+    if rule == "deterministic":
+        return key, -1
+    if rule in ("paper_index", "paper_index_reversed") and split in ("train", "test", *ADAPTATION_SPLITS):
+        low = split in ("train", "adaptation_train")
+        if rule == "paper_index_reversed":
+            low = not low
+        return key, index if low else PAPER_INDEX_TOP - index
     sequence = np.random.SeedSequence(spec.seeds.entropy, spawn_key=(split_id, environment, index))
     # 63 bits: fits netCDF's int64 and makes seed collisions across millions of samples negligible.
     return key, int(sequence.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
@@ -135,59 +155,303 @@ def check_spec_against_system(spec: DatasetSpec, scale: str) -> None:
                 f"{spec.source}: key(s) {[f'{where}.{name}' for name in unknown]} are not parameters of "
                 f"system {spec.system!r}; its parameters are {sorted(known)}"
             )
-    options = spec.system_options_for(scale)
-    try:  # one trial construction, so that a bad option fails here and not inside every shard
-        build_system(spec, scale, {name: np.ones(1) * value for name, value in spec.parameters.items()})
-    except (TypeError, ValueError) as error:
+    for environment in spec.environment_list():
+        options = spec.system_options_for(scale, environment)
+        where = f"scale {scale!r}" + (f", environment {environment.id}" if spec.environments else "")
+        try:  # one trial construction, so that a bad option fails here and not inside every shard
+            system = build_system(
+                spec,
+                scale,
+                {name: np.ones(1) * value for name, value in spec.parameters.items()},
+                environment,
+            )
+        except (TypeError, ValueError) as error:
+            raise SpecError(
+                f"{spec.source}: system {spec.system!r} rejects system_options {options!r} of {where}: "
+                f"{error}"
+            ) from error
+        _check_system_features(spec, scale, system)
+
+
+def _check_system_features(spec: DatasetSpec, scale: str, system) -> None:
+    """What the optional spec keys ask of the system: methods, functions, velocity, a divisible grid."""
+    if spec.initial_condition is not None and not callable(getattr(system, spec.initial_condition, None)):
         raise SpecError(
-            f"{spec.source}: system {spec.system!r} rejects system_options {options!r} of scale "
-            f"{scale!r}: {error}"
-        ) from error
+            f"{spec.source}: key 'initial_condition' = {spec.initial_condition!r} is not a method of system "
+            f"{spec.system!r}"
+        )
+    if spec.reference is not None:
+        _reference_function(spec, system)
+    if spec.output.velocity and not (
+        getattr(system, "velocity_variables", None) and callable(getattr(system, "velocity", None))
+    ):
+        raise SpecError(
+            f"{spec.source}: key 'output.velocity' = true needs a system with 'velocity_variables' and a "
+            f"'velocity(times)' method; {spec.system!r} has none"
+        )
+    if spec.output.spatial_stride > 1:
+        if system.grid is None:
+            raise SpecError(
+                f"{spec.source}: key 'output.spatial_stride' needs a spatial grid; {spec.system!r} has none"
+            )
+        try:
+            strided_grid(system.grid, spec.output.spatial_stride)
+        except ValueError as error:
+            raise SpecError(
+                f"{spec.source}: key 'output.spatial_stride' at scale {scale!r}: {error}"
+            ) from None
 
 
-def build_system(spec: DatasetSpec, scale: str, parameters: dict[str, np.ndarray]):
-    """The system in float64 with per-sample parameters: scalars when uniform, batched tensors otherwise."""
+def _reference_function(spec: DatasetSpec, system):
+    """The reference function, looked up in the module that defines the system's class."""
+    module = sys.modules[type(system).__module__]
+    function = getattr(module, spec.reference.function, None)
+    if not callable(function):
+        raise SpecError(
+            f"{spec.source}: key 'reference.function' = {spec.reference.function!r} is not a function of "
+            f"module {module.__name__!r} (where system {spec.system!r} is defined)"
+        )
+    return function
+
+
+def strided_grid(grid, stride: int):
+    """Every ``stride``-th point of ``grid`` along each dimension, starting at its first point.
+
+    Periodic dimensions need ``shape % stride == 0``; bounded ones ``(shape - 1) % stride == 0`` (both
+    ends stay grid points).
+
+    Examples
+    --------
+    >>> from physml.systems import Grid
+    >>> grid = Grid(dims=("x",), shape=(8,), lower=(0.0,), upper=(1.0,), boundary=("periodic",))
+    >>> strided_grid(grid, 4).coordinates()["x"].tolist()
+    [0.0, 0.5]
+    """
+    if stride == 1:
+        return grid
+    shape = []
+    for name, n, condition in zip(grid.dims, grid.shape, grid.boundary, strict=True):
+        intervals = n if condition == "periodic" else n - 1
+        if intervals % stride:
+            raise ValueError(
+                f"stride {stride} must divide the {intervals} grid intervals along {name!r} ({condition}, "
+                f"{n} points)"
+            )
+        shape.append(intervals // stride + (0 if condition == "periodic" else 1))
+    return dataclasses.replace(grid, shape=tuple(shape))
+
+
+def _coerce_options(cls, options: dict) -> dict:
+    """TOML tables given for constructor arguments annotated with a dataclass become that dataclass.
+
+    TOML has tables but no objects: ``warm_up = {duration = 28.5, forcing = "f0", viscosity = 8e-4}``
+    reaches a constructor declared ``warm_up: WarmUp | None`` as ``WarmUp(28.5, "f0", 8e-4)``.
+    """
+    tables = {name: value for name, value in options.items() if isinstance(value, dict)}
+    if not tables:
+        return options
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # unresolvable annotations: leave the options as they are
+        return options
+    coerced = dict(options)
+    for name, value in tables.items():
+        hint = hints.get(name)
+        is_union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+        candidates = typing.get_args(hint) if is_union else (hint,)
+        classes = [kind for kind in candidates if dataclasses.is_dataclass(kind) and isinstance(kind, type)]
+        if len(classes) == 1:
+            coerced[name] = classes[0](**value)
+    return coerced
+
+
+def build_system(spec: DatasetSpec, scale: str, parameters: dict[str, np.ndarray], environment=None):
+    """The system in float64 with per-sample parameters: scalars when uniform, batched tensors otherwise.
+
+    ``environment`` adds that environment's ``system_options``.
+    """
     import torch
 
     values = {}
     for name, array in parameters.items():
         array = np.asarray(array, dtype=np.float64)
         values[name] = float(array[0]) if (array == array[0]).all() else torch.as_tensor(array)
-    return _system_class(spec)(**spec.system_options_for(scale), **values, dtype=torch.float64)
+    cls = _system_class(spec)
+    options = _coerce_options(cls, spec.system_options_for(scale, environment))
+    return cls(**options, **values, dtype=torch.float64)
 
 
-def simulate_shard(system, initial_states, times, spec: DatasetSpec):
+def simulate_shard(system, initial_states, times, spec: DatasetSpec, scale: str | None = None):
     """One batched solve of a whole shard (a module-level function so tests can inject failures)."""
-    return system.simulate(
-        initial_states,
-        times,
-        method=spec.solver.method,
-        rtol=spec.solver.rtol,
-        atol=spec.solver.atol,
-        options=spec.solver.options(),
-    )
+    solver = spec.solver if scale is None else spec.solver_for(scale)
+    return system.simulate(initial_states, times, **solver.simulate_arguments())
+
+
+def _solver_record(spec: DatasetSpec, scale: str) -> dict:
+    """Solver, tolerances and internal step as recorded in the files."""
+    solver = spec.solver_for(scale)
+    if solver is None:
+        module = sys.modules[_system_class(spec).__module__].__name__
+        return {
+            "method": f"reference function {module}.{spec.reference.function}",
+            "rtol": NOT_APPLICABLE,
+            "atol": NOT_APPLICABLE,
+            "internal_dt": NOT_APPLICABLE,
+        }
+    return {
+        "method": solver.method,
+        "rtol": solver.rtol if solver.rtol is not None else NOT_APPLICABLE,
+        "atol": solver.atol if solver.atol is not None else NOT_APPLICABLE,
+        "internal_dt": solver.internal_dt,
+    }
 
 
 def _global_attributes(spec: DatasetSpec, scale: str, config_json: str) -> dict:
     version = _physml_version()
-    solver = spec.solver
-    return {
+    solver = _solver_record(spec, scale)
+    tolerances = ", ".join(
+        f"{name} {solver[name]:g}" for name in ("rtol", "atol") if not isinstance(solver[name], str)
+    )
+    attributes = {
         "title": spec.title,
         "summary": spec.summary,
         "references": "\n".join(spec.references),
         "license": spec.license,
         "product_version": spec.product_version,
         "id": f"physml:{spec.name}:{scale}",
-        "source": (
-            f"physml {version}, system {spec.system}, solver {solver.method} "
-            f"(rtol {solver.rtol:g}, atol {solver.atol:g})"
-        ),
+        "source": f"physml {version}, system {spec.system}, solver {solver['method']}"
+        + (f" ({tolerances})" if tolerances else ""),
         "history": f"{_now()} physml {version}: physml.data.generate({spec.name!r}, scale={scale!r})",
         "physml_dataset": spec.name,
         "physml_scale": scale,
-        "physml_dt_save": spec.time.save_interval,
+        "physml_dt_save": spec.time_for(scale).save_interval,
         "physml_config_sha256": hashlib.sha256(config_json.encode()).hexdigest(),
     }
+    if spec.output.spatial_stride > 1:
+        attributes["physml_spatial_stride"] = spec.output.spatial_stride
+    if spec.initial_condition is not None:
+        attributes["physml_initial_condition"] = f"system method {spec.initial_condition}() (deterministic)"
+    return attributes
+
+
+def _add_environment_options(dataset, spec: DatasetSpec, scale: str, environment, n: int):
+    """Text system options that differ between environments (e.g. a forcing) as coordinates on sample.
+
+    Numeric differences between environments are parameters (coordinates already); a text option named in
+    any environment's ``system_options`` gets a coordinate of that name in every shard of the dataset.
+    """
+    names = sorted(
+        {
+            name
+            for env in spec.environments
+            for name, value in env.system_options.items()
+            if isinstance(value, str)
+        }
+    )
+    options = spec.system_options_for(scale, environment)
+    for name in names:
+        if name in dataset.variables:
+            raise SpecError(
+                f"{spec.source}: environment system option {name!r} clashes with the variable or "
+                f"coordinate {name!r}"
+            )
+        value = options.get(name)
+        dataset = dataset.assign_coords(
+            {
+                name: (
+                    "sample",
+                    np.array([str(value) if value is not None else ""] * n, dtype=object),
+                    {"long_name": f"system option {name!r} of the sample's environment"},
+                )
+            }
+        )
+    return dataset
+
+
+def _realisation_buffers(system) -> list[str]:
+    """Names of buffers registered as ``None``: per-sample state ``sample_initial_conditions`` may fill."""
+    return [name for name, value in system._buffers.items() if value is None]
+
+
+def _initial_states(spec: DatasetSpec, system, shard: Shard):
+    """Seed keys, seeds and initial states of a shard; installs per-sample realisations (see the module)."""
+    import torch
+
+    keys, seeds, states = [], [], []
+    realisation_names = _realisation_buffers(system)
+    realisations: dict[str, list] = {name: [] for name in realisation_names}
+    for index in range(shard.start, shard.stop):
+        key, seed = sample_seed(spec, shard.split, shard.environment, index)
+        keys.append(key)
+        seeds.append(seed)
+        if spec.initial_condition is not None:
+            states.append(getattr(system, spec.initial_condition)())
+            continue
+        states.append(system.sample_initial_conditions(1, torch.Generator().manual_seed(seed)))
+        for name in realisation_names:
+            value = getattr(system, name)
+            if value is not None:
+                realisations[name].append(value)
+    n = shard.stop - shard.start
+    for name, rows in realisations.items():
+        if not rows:
+            continue
+        if len(rows) != n or any(row.shape[:1] != (1,) for row in rows):
+            raise RuntimeError(
+                f"buffer {name!r} of system {spec.system!r} was filled by sample_initial_conditions(1, ...) "
+                f"with leading sizes {[tuple(row.shape[:1]) for row in rows]}; expected one row per sample"
+            )
+        setattr(system, name, torch.cat(rows))
+    return keys, seeds, torch.cat(states)
+
+
+def _reference_solution(spec: DatasetSpec, system, times, n: int):
+    """The reference function's values repeated over ``n`` samples, ``(time, n, *state_shape)``."""
+    import torch
+
+    function = _reference_function(spec, system)
+    arguments = dict(spec.reference.arguments)
+    accepted = inspect.signature(function).parameters
+    # The system's parameters the function takes (e.g. the viscosity): the stored coordinates then
+    # describe the data.
+    for name, value in system.parameter_values().items():
+        if name in accepted and name not in arguments:
+            arguments[name] = float(value)
+    *coordinates, reference_times, values = function(**arguments)
+    grid = system.grid
+    expected = grid.coordinates() if grid is not None else {}
+    if len(coordinates) != len(expected):
+        raise SpecError(
+            f"{spec.source}: reference function {spec.reference.function!r} returned {len(coordinates)} "
+            f"coordinate array(s) before the times; the grid has dims {list(expected)}"
+        )
+    for (name, wanted), got in zip(expected.items(), coordinates, strict=True):
+        got = np.asarray(got, dtype=np.float64)
+        if got.shape != wanted.shape or not np.allclose(got, wanted, rtol=0, atol=1e-12):
+            raise SpecError(
+                f"{spec.source}: coordinate {name!r} of reference function {spec.reference.function!r} "
+                f"does not match the grid of system {spec.system!r} ({len(wanted)} points on "
+                f"[{wanted[0]}, {wanted[-1]}]); check [reference] and system_options"
+            )
+    wanted_times = np.asarray(times, dtype=np.float64)
+    got_times = np.asarray(reference_times, dtype=np.float64)
+    if got_times.shape != wanted_times.shape or not np.allclose(got_times, wanted_times, rtol=0, atol=1e-12):
+        raise SpecError(
+            f"{spec.source}: the times of reference function {spec.reference.function!r} "
+            f"({got_times.size} from {got_times[:1].tolist()} to {got_times[-1:].tolist()}) do not match "
+            f"the spec's time grid ({wanted_times.size} from {wanted_times[0]} to {wanted_times[-1]})"
+        )
+    values = torch.as_tensor(values, dtype=torch.float64)
+    state_shape = tuple(system.state_shape)
+    if values.shape[1:] == state_shape[1:] and state_shape[0] == 1:
+        values = values.unsqueeze(1)  # one-variable systems may omit the variable axis
+    if tuple(values.shape) != (len(wanted_times), *state_shape):
+        raise SpecError(
+            f"{spec.source}: reference function {spec.reference.function!r} returned values of shape "
+            f"{tuple(values.shape)}; expected (time, *state_shape) = ({len(wanted_times)}, "
+            f"{', '.join(map(str, state_shape))})"
+        )
+    return values.unsqueeze(1).expand(len(wanted_times), n, *state_shape).clone()
 
 
 def run_shard(spec: DatasetSpec, scale: str, shard: Shard, shard_directory: str) -> dict:
@@ -205,43 +469,56 @@ def run_shard(spec: DatasetSpec, scale: str, shard: Shard, shard_directory: str)
     environment = next(env for env in spec.environment_list() if env.id == shard.environment)
     n = shard.stop - shard.start
     parameters = {name: np.full(n, value) for name, value in spec.environment_parameters(environment).items()}
-    system = build_system(spec, scale, parameters)
-    keys, seeds, initial_states = [], [], []
-    for index in range(shard.start, shard.stop):
-        key, seed = sample_seed(spec, shard.split, shard.environment, index)
-        keys.append(key)
-        seeds.append(seed)
-        initial_states.append(system.sample_initial_conditions(1, torch.Generator().manual_seed(seed)))
-    times = torch.as_tensor(spec.time.times(), dtype=torch.float64)
-    solution = simulate_shard(system, torch.cat(initial_states), times, spec)
+    system = build_system(spec, scale, parameters, environment)
+    times = torch.as_tensor(spec.time_for(scale).times(), dtype=torch.float64)
+    if spec.reference is not None:
+        indices = range(shard.start, shard.stop)
+        keys = [sample_seed(spec, shard.split, shard.environment, index)[0] for index in indices]
+        seeds = [-1] * n
+        trajectories, status, stats = _reference_solution(spec, system, times, n), "success", {}
+    else:
+        keys, seeds, initial_states = _initial_states(spec, system, shard)
+        solution = simulate_shard(system, initial_states, times, spec, scale)
+        trajectories, status, stats = solution.ys, solution.status, solution.stats
+    auxiliary = []
+    if spec.output.velocity:
+        velocity = system.velocity(times)  # (time, sample, component, *grid)
+        auxiliary = [
+            (variable, velocity[:, :, index]) for index, variable in enumerate(system.velocity_variables)
+        ]
+    grid = system.grid
+    stride = spec.output.spatial_stride
+    if stride > 1:
+        grid = strided_grid(system.grid, stride)
+        index = (..., *(slice(None, None, stride) for _ in grid.dims))
+        trajectories = trajectories[index]
+        auxiliary = [(variable, values[index]) for variable, values in auxiliary]
     dataset = build_dataset(
         system,
         times,
-        solution.ys,
+        trajectories,
         split=shard.split,
         environment=shard.environment,
         parameters=None,
         seed_spawn_keys=keys,
         seeds=seeds,
-        solver_failed=solution.status != "success",
-        solver={
-            "method": spec.solver.method,
-            "rtol": spec.solver.rtol,
-            "atol": spec.solver.atol,
-            "internal_dt": spec.solver.internal_dt,
-        },
+        solver_failed=status != "success",
+        solver=_solver_record(spec, scale),
         seed_entropy=spec.seeds.entropy,
         seed_rule=spec.seeds.rule,
         config=json.loads(config_json),
         attributes={**_global_attributes(spec, scale, config_json), "physml_shard": shard.filename},
         dtype=spec.dtype,
+        grid=grid,
+        auxiliary=auxiliary,
     )
+    dataset = _add_environment_options(dataset, spec, scale, environment, n)
     write_dataset(dataset, path)
-    stats = {key: value for key, value in solution.stats.items() if isinstance(value, int)}
+    stats = {key: value for key, value in stats.items() if isinstance(value, int)}
     return {
         "shard": shard.filename,
         "skipped": False,
-        "status": solution.status,
+        "status": status,
         "solver_stats": stats,
         "flagged": int((dataset["qc_flag"].values != 0).sum()),
         "seconds": time.perf_counter() - started,
@@ -339,8 +616,7 @@ def _consolidate(
     suffix = ".nc" if store == "netcdf" else ".zarr"
     splits = [split for split in SPLIT_IDS if any(shard.split == split for shard in shards)]
     version = _physml_version()
-    environments = len(spec.environment_list())
-    sizes = {split: spec.scale(scale).sizes[split] * environments for split in splits}
+    sizes = {split: total for split, total in spec.split_totals(scale).items() if split in splits}
 
     def combine(split: str):
         parts = []
@@ -478,7 +754,7 @@ def generate(
         {
             "description": "normalisation statistics of the train split (samples with qc_flag 0); "
             "increments are differences between consecutive saved frames",
-            "time_increment": spec.time.save_interval,
+            "time_increment": spec.time_for(scale).save_interval,
             "variables": statistics,
         },
     )

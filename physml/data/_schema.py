@@ -66,6 +66,8 @@ STATISTICS_ATTRIBUTES = (
     "physml_train_increment_rms",
 )
 ADAPTIVE_STEP = "adaptive"
+#: Recorded for tolerances a fixed-step scheme ignores, and for the solver of a reference dataset.
+NOT_APPLICABLE = "not applicable"
 
 
 def _physml_version() -> str:
@@ -139,6 +141,8 @@ def build_dataset(
     config: Mapping | None = None,
     attributes: Mapping | None = None,
     dtype: str | None = None,
+    grid=None,
+    auxiliary: Sequence = (),
 ):
     """Build a schema-conforming xarray Dataset from a system and its trajectories.
 
@@ -171,6 +175,12 @@ def build_dataset(
         Global attributes that override the defaults (title, summary, license, ...).
     dtype : {"float32", "float64"}, optional
         Storage dtype of the state variables (default: the trajectories' dtype).
+    grid : physml.systems.Grid, optional
+        The grid the trajectories are on, when it is not ``system.grid`` (e.g. every 4th point of it).
+    auxiliary : sequence of (Variable, array), optional
+        Further data variables that are not part of the state (e.g. a prescribed velocity), each with
+        values in the trajectories' layout ``(n_time, n_sample, *grid.shape)``.  They carry
+        ``physml_role = "auxiliary"``; ``physml_state_variables`` names the state variables.
 
     Returns
     -------
@@ -192,7 +202,10 @@ def build_dataset(
     if hasattr(trajectories, "detach"):
         trajectories = trajectories.detach().cpu().numpy()
     trajectories = np.asarray(trajectories)
-    state_shape = tuple(system.state_shape)
+    grid = system.grid if grid is None else grid
+    state_shape = (
+        (len(system.state_variables), *grid.shape) if grid is not None else tuple(system.state_shape)
+    )
     if trajectories.ndim != 2 + len(state_shape) or trajectories.shape[2:] != state_shape:
         raise ValueError(
             f"trajectories must have shape (n_time, n_sample, *state_shape) = (n_time, n_sample, "
@@ -207,7 +220,6 @@ def build_dataset(
     if dtype is not None and dtype not in ("float32", "float64"):
         raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
     n_sample = trajectories.shape[1]
-    grid = system.grid
     grid_dims = tuple(grid.dims) if grid is not None else ()
     reserved = {"sample", "time", *grid_dims, *SAMPLE_COORDINATES}
 
@@ -221,6 +233,25 @@ def build_dataset(
         if dtype is not None:
             values = values.astype(dtype)
         attrs = {"units": variable.units, "long_name": variable.long_name, "physml_tensor_order": 0}
+        if variable.standard_name:
+            attrs["standard_name"] = variable.standard_name
+        data_vars[variable.name] = (("sample", "time", *grid_dims), values, attrs)
+    for variable, values in auxiliary:
+        if variable.name in reserved or variable.name in data_vars:
+            raise ValueError(f"auxiliary variable name {variable.name!r} clashes with a schema or state name")
+        if hasattr(values, "detach"):
+            values = values.detach().cpu().numpy()
+        values = np.asarray(values)
+        expected = (trajectories.shape[0], n_sample, *state_shape[1:])
+        if values.shape != expected:
+            raise ValueError(
+                f"auxiliary variable {variable.name!r} must have shape (n_time, n_sample, *grid) = "
+                f"{expected}, got {values.shape}"
+            )
+        values = np.moveaxis(values, 0, 1)
+        if dtype is not None:
+            values = values.astype(dtype)
+        attrs = {"units": variable.units, "long_name": variable.long_name, "physml_role": "auxiliary"}
         if variable.standard_name:
             attrs["standard_name"] = variable.standard_name
         data_vars[variable.name] = (("sample", "time", *grid_dims), values, attrs)
@@ -317,16 +348,23 @@ def build_dataset(
         "physml_system_description": json.dumps(system.describe(), sort_keys=True),
         "physml_config": json.dumps(dict(config or {}), sort_keys=True),
         "physml_solver": method,
-        "physml_rtol": float(solver.get("rtol", float("nan"))),
-        "physml_atol": float(solver.get("atol", float("nan"))),
+        "physml_rtol": _tolerance(solver, "rtol"),
+        "physml_atol": _tolerance(solver, "atol"),
         # Adaptive methods choose their own steps: record that in words rather than a fake number.
-        "physml_dt_internal": ADAPTIVE_STEP if internal_dt is None else float(internal_dt),
+        "physml_dt_internal": (
+            ADAPTIVE_STEP
+            if internal_dt is None
+            else internal_dt
+            if isinstance(internal_dt, str)
+            else float(internal_dt)
+        ),
         "physml_dt_save": save_interval,
         "physml_boundary_conditions": boundary,
         **boundary_attrs,
         "physml_seed_entropy": int(seed_entropy),
         "physml_seed_rule": seed_rule,
         "physml_parameter_names": " ".join(specs),
+        "physml_state_variables": " ".join(variable.name for variable in system.state_variables),
         "physml_qc_counts": json.dumps(
             {
                 meaning: int((flags == value).sum())
@@ -336,6 +374,13 @@ def build_dataset(
     }
     attrs.update(attributes or {})
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _tolerance(solver: Mapping, name: str):
+    """A tolerance as a number, :data:`NOT_APPLICABLE` when given as ``None`` or as that text."""
+    if name in solver and (solver[name] is None or solver[name] == NOT_APPLICABLE):
+        return NOT_APPLICABLE
+    return float(solver.get(name, float("nan")))
 
 
 # -- statistics and checksums ----------------------------------------------------------------------

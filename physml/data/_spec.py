@@ -47,6 +47,29 @@ Format (every key is checked; unknown keys and wrong types are errors naming the
     test = 4
     # samples_per_shard = 8              # optional per-scale shard size
     # [scales.mini.system_options]       # optional per-scale overrides (e.g. a coarser grid)
+    # [scales.mini.time]                 # optional per-scale time grid (keys of [time], merged over it)
+    # [scales.mini.solver]               # optional per-scale solver keys, merged over [solver]
+
+Optional keys for the other benchmark shapes (each one checked like the rest):
+
+- ``[[environments]]`` may set ``adaptation = true`` (an environment met only after training, CoDA) and a
+  sub-table ``[environments.system_options]`` (constructor options of that environment, e.g. a forcing).
+  Adaptation environments fill the splits ``adaptation_train`` / ``adaptation_test`` (sizes given in the
+  scales like the others); the other environments fill ``train`` / ``validation`` / ``test``.
+- ``[seeds] rule`` may also be ``"paper_index_reversed"`` (train sample i seed 2**31 - 1 - i, test
+  sample i seed i: APHYNITY's wave data) or ``"deterministic"`` (no random draw at all; required by,
+  and only allowed with, ``initial_condition`` or ``[reference]``; ``entropy`` may then be left out).
+- ``initial_condition = "paper_initial_condition"``: a method of the system, called without arguments,
+  returning one initial state ``(1, *state_shape)``; every sample starts from it.
+- ``[reference]``: the data are not integrated but computed by a function of the system's own module
+  (e.g. an exact solution): ``function = "raissi_reference"`` plus its keyword arguments.  The function
+  returns ``(*grid coordinates, times, values)``; coordinates and times must match the spec's.  No
+  ``[solver]`` table then.
+- ``[output]``: ``spatial_stride = 4`` stores every 4th grid point along each spatial dimension (data
+  generated on a finer grid than the one stored); ``velocity = true`` also stores the velocity the
+  system prescribes, ``system.velocity(times)``, as one data variable per ``system.velocity_variables``.
+- ``[solver]``: ``rtol`` and ``atol`` may be left out when ``internal_dt`` is given (fixed-step
+  schemes ignore them; the files then record "not applicable").
 """
 
 from __future__ import annotations
@@ -62,8 +85,16 @@ from pathlib import Path
 
 #: Split names and the integer id each one takes in seed spawn keys.  Fixed by name, so adding a
 #: validation split to a spec never changes the train or test data.
-SPLIT_IDS: dict[str, int] = {"train": 0, "validation": 1, "test": 2}
-SEED_RULES = ("spawn", "paper_index")
+SPLIT_IDS: dict[str, int] = {
+    "train": 0,
+    "validation": 1,
+    "test": 2,
+    "adaptation_train": 3,
+    "adaptation_test": 4,
+}
+#: Splits filled by the adaptation environments (CoDA's new environments); the others by the rest.
+ADAPTATION_SPLITS = ("adaptation_train", "adaptation_test")
+SEED_RULES = ("spawn", "paper_index", "paper_index_reversed", "deterministic")
 STORAGE_DTYPES = ("float32", "float64")
 #: Largest seed of the ``paper_index`` rule: test sample i uses ``PAPER_INDEX_TOP - i`` (APHYNITY, LEADS).
 PAPER_INDEX_TOP = 2**31 - 1
@@ -96,16 +127,43 @@ class TimeGrid:
 
 @dataclass(frozen=True)
 class SolverSettings:
-    """Integration method and tolerances passed to ``System.simulate``."""
+    """Integration method and tolerances passed to ``System.simulate``.
+
+    ``rtol``/``atol`` are ``None`` for fixed-step schemes that do not use them (``internal_dt`` set).
+    """
 
     method: str
-    rtol: float
-    atol: float
+    rtol: float | None
+    atol: float | None
     internal_dt: float | None = None
 
     def options(self) -> dict:
         """Solver ``options``: the fixed step when ``internal_dt`` is set, nothing otherwise."""
         return {} if self.internal_dt is None else {"step_size": self.internal_dt}
+
+    def simulate_arguments(self) -> dict:
+        """Keyword arguments of ``System.simulate``: method, the tolerances that are set, options."""
+        arguments = {"method": self.method, "options": self.options()}
+        arguments.update(
+            {name: getattr(self, name) for name in ("rtol", "atol") if getattr(self, name) is not None}
+        )
+        return arguments
+
+
+@dataclass(frozen=True)
+class ReferenceSettings:
+    """A deterministic reference solution computed by ``function`` of the system's module."""
+
+    function: str
+    arguments: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What is stored besides the state: spatial subsampling and the prescribed velocity."""
+
+    spatial_stride: int = 1
+    velocity: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,20 +176,32 @@ class SeedSettings:
 
 @dataclass(frozen=True)
 class Environment:
-    """One parameter set: an integer id and parameter values overriding the spec's fixed ones."""
+    """One parameter set: an integer id and parameter values overriding the spec's fixed ones.
+
+    ``adaptation`` marks an environment kept for adaptation (splits ``adaptation_train`` and
+    ``adaptation_test``); ``system_options`` are constructor options of this environment only.
+    """
 
     id: int
     parameters: dict[str, float]
+    adaptation: bool = False
+    system_options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Scale:
-    """Samples per environment for each split, the shard size and system-option overrides of one scale."""
+    """Samples per environment for each split, the shard size and system-option overrides of one scale.
+
+    ``time`` and ``solver`` replace the spec's time grid and solver settings at this scale (``None``:
+    the spec's).
+    """
 
     name: str
     sizes: dict[str, int]
     samples_per_shard: int
     system_options: dict = field(default_factory=dict)
+    time: TimeGrid | None = None
+    solver: SolverSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +224,7 @@ class DatasetSpec:
     license: str
     product_version: str
     time: TimeGrid
-    solver: SolverSettings
+    solver: SolverSettings | None
     seeds: SeedSettings
     scales: dict[str, Scale]
     parameters: dict[str, float] = field(default_factory=dict)
@@ -162,6 +232,9 @@ class DatasetSpec:
     environments: tuple[Environment, ...] = ()
     samples_per_shard: int = 64
     dtype: str = "float32"
+    initial_condition: str | None = None
+    reference: ReferenceSettings | None = None
+    output: OutputSettings = field(default_factory=OutputSettings)
     source: str = ""
 
     def scale(self, name: str) -> Scale:
@@ -177,32 +250,69 @@ class DatasetSpec:
         """The environments, or a single environment 0 holding the fixed parameters when none are given."""
         return self.environments or (Environment(id=0, parameters={}),)
 
+    def environments_for(self, split: str) -> tuple[Environment, ...]:
+        """The environments that fill ``split``: adaptation ones for the adaptation splits, others else."""
+        adaptation = split in ADAPTATION_SPLITS
+        return tuple(env for env in self.environment_list() if env.adaptation == adaptation)
+
     def environment_parameters(self, environment: Environment) -> dict[str, float]:
         """Fixed parameters overridden by the environment's own values."""
         return {**self.parameters, **environment.parameters}
 
-    def system_options_for(self, scale: str) -> dict:
-        """System constructor options with the scale's overrides applied."""
-        return {**self.system_options, **self.scale(scale).system_options}
+    def system_options_for(self, scale: str, environment: Environment | None = None) -> dict:
+        """System constructor options with the scale's, then the environment's overrides applied."""
+        options = {**self.system_options, **self.scale(scale).system_options}
+        return {**options, **(environment.system_options if environment is not None else {})}
+
+    def time_for(self, scale: str) -> TimeGrid:
+        """The saved time grid of one scale (the scale's own, else the spec's)."""
+        return self.scale(scale).time or self.time
+
+    def solver_for(self, scale: str) -> SolverSettings | None:
+        """The solver settings of one scale (the scale's own, else the spec's; ``None`` for references)."""
+        return self.scale(scale).solver or self.solver
+
+    def split_totals(self, scale: str) -> dict[str, int]:
+        """Samples of each split over all its environments (sizes are per environment)."""
+        return {
+            split: size * len(self.environments_for(split)) for split, size in self.scale(scale).sizes.items()
+        }
 
     def to_dict(self) -> dict:
         """Plain data (JSON-serialisable) equivalent to the TOML file, without the ``source`` path."""
         data = asdict(self)
         data.pop("source")
         data["references"] = list(self.references)
-        data["environments"] = [{"id": env.id, **env.parameters} for env in self.environments]
-        data["time"] = {
-            "start": self.time.start,
-            "end": self.time.end,
-            "save_interval": self.time.save_interval,
-            "frames": self.time.frames,
-        }
-        data["solver"] = {key: value for key, value in data["solver"].items() if value is not None}
+        data["environments"] = [
+            {
+                "id": env.id,
+                **env.parameters,
+                **({"adaptation": True} if env.adaptation else {}),
+                **({"system_options": env.system_options} if env.system_options else {}),
+            }
+            for env in self.environments
+        ]
+        data["time"] = _time_dict(self.time)
+        if self.solver is None:
+            data.pop("solver")
+        else:
+            data["solver"] = _solver_dict(self.solver)
+        if self.seeds.rule == "deterministic" and self.seeds.entropy == 0:
+            data["seeds"] = {"rule": "deterministic"}
+        for key in ("initial_condition", "reference"):
+            if data[key] is None:
+                data.pop(key)
+        if self.reference is not None:
+            data["reference"] = {"function": self.reference.function, **self.reference.arguments}
+        if self.output == OutputSettings():
+            data.pop("output")
         data["scales"] = {
             name: {
                 **scale.sizes,
                 "samples_per_shard": scale.samples_per_shard,
                 **({"system_options": scale.system_options} if scale.system_options else {}),
+                **({"time": _time_dict(scale.time)} if scale.time is not None else {}),
+                **({"solver": _solver_dict(scale.solver)} if scale.solver is not None else {}),
             }
             for name, scale in self.scales.items()
         }
@@ -219,14 +329,30 @@ class DatasetSpec:
                 "system": self.system,
                 "system_options": self.system_options_for(scale),
                 "sizes_per_environment": dict(chosen.sizes),
+                "split_totals": self.split_totals(scale),
                 "samples_per_shard": chosen.samples_per_shard,
+                "time": _time_dict(self.time_for(scale)),
+                "solver": None if self.solver_for(scale) is None else _solver_dict(self.solver_for(scale)),
                 "environments": [
-                    {"id": env.id, "parameters": self.environment_parameters(env)}
+                    {
+                        "id": env.id,
+                        "adaptation": env.adaptation,
+                        "parameters": self.environment_parameters(env),
+                        "system_options": self.system_options_for(scale, env),
+                    }
                     for env in self.environment_list()
                 ],
                 "split_ids": {split: SPLIT_IDS[split] for split in chosen.sizes},
             },
         }
+
+
+def _solver_dict(solver: SolverSettings) -> dict:
+    return {key: value for key, value in asdict(solver).items() if value is not None}
+
+
+def _time_dict(time: TimeGrid) -> dict:
+    return {"start": time.start, "end": time.end, "save_interval": time.save_interval, "frames": time.frames}
 
 
 # -- strict TOML reading ---------------------------------------------------------------------------
@@ -267,6 +393,7 @@ class _Table:
 
 
 _KINDS = {
+    "bool": "true or false",
     "str": "a string",
     "int": "an integer",
     "number": "a number",
@@ -278,6 +405,7 @@ _KINDS = {
 
 def _check_type(value, kind: str, key: str, source: str):
     ok = {
+        "bool": isinstance(value, bool),
         "str": isinstance(value, str),
         "int": isinstance(value, int) and not isinstance(value, bool),
         "number": isinstance(value, int | float) and not isinstance(value, bool),
@@ -353,6 +481,7 @@ def parse_spec(data: Mapping, source: str = "<spec>") -> DatasetSpec:
         top.take("parameters", "table", required=False, default={}), "parameters", source
     )
     system_options = dict(top.take("system_options", "table", required=False, default={}))
+    initial_condition = top.take("initial_condition", "str", required=False)
 
     environments = []
     for index, entry in enumerate(top.take("environments", "list", required=False, default=[])):
@@ -362,49 +491,45 @@ def parse_spec(data: Mapping, source: str = "<spec>") -> DatasetSpec:
             raise SpecError(
                 f"{source}: key {table.key('id')!r} must be a non-negative integer, got {environment_id}"
             )
-        environments.append(Environment(environment_id, _parameter_table(table.rest(), table.where, source)))
+        adaptation = table.take("adaptation", "bool", required=False, default=False)
+        options = dict(table.take("system_options", "table", required=False, default={}))
+        environments.append(
+            Environment(
+                environment_id, _parameter_table(table.rest(), table.where, source), adaptation, options
+            )
+        )
     ids = [env.id for env in environments]
     if len(set(ids)) != len(ids):
         raise SpecError(f"{source}: key 'environments' must have distinct ids, got {ids}")
+    if environments and all(env.adaptation for env in environments):
+        raise SpecError(
+            f"{source}: key 'environments' needs at least one environment without 'adaptation = true' "
+            "(the train split comes from those)"
+        )
 
-    time_table = _Table(top.take("time", "table"), "time", source)
-    start = time_table.take("start", "number")
-    save_interval = _positive(time_table.take("save_interval", "number"), "time.save_interval", source)
-    end = time_table.take("end", "number", required=False)
-    frames = time_table.take("frames", "int", required=False)
-    time_table.finish()
-    if end is None and frames is None:
-        raise SpecError(f"{source}: table 'time' needs 'end' or 'frames' (or both), got neither")
-    if end is not None:
-        counted = (end - start) / save_interval
-        if abs(counted - round(counted)) > 1e-9 * max(1.0, counted) or round(counted) < 2:
-            raise SpecError(
-                f"{source}: key 'time.end' = {end} must be start + k * save_interval with k >= 2 "
-                f"(start {start}, save_interval {save_interval})"
-            )
-        if frames is not None and frames != round(counted):
-            raise SpecError(
-                f"{source}: key 'time.frames' = {frames} disagrees with (end - start) / save_interval = "
-                f"{round(counted)}"
-            )
-        frames = round(counted)
-    if frames < 2:
-        raise SpecError(f"{source}: key 'time.frames' must be at least 2, got {frames}")
-    time = TimeGrid(start=start, save_interval=save_interval, frames=frames)
+    raw_time = top.take("time", "table")
+    time = _parse_time(raw_time, "time", source)
 
-    solver_table = _Table(top.take("solver", "table"), "solver", source)
-    solver = SolverSettings(
-        method=solver_table.take("method", "str"),
-        rtol=_positive(solver_table.take("rtol", "number"), "solver.rtol", source),
-        atol=_positive(solver_table.take("atol", "number"), "solver.atol", source),
-        internal_dt=solver_table.take("internal_dt", "number", required=False),
-    )
-    solver_table.finish()
-    if solver.internal_dt is not None:
-        _positive(solver.internal_dt, "solver.internal_dt", source)
+    reference = None
+    reference_data = top.take("reference", "table", required=False)
+    if reference_data is not None:
+        table = _Table(reference_data, "reference", source)
+        function = table.take("function", "str")
+        reference = ReferenceSettings(function, dict(table.rest()))
+
+    solver_data = top.take("solver", "table", required=reference is None)
+    if reference is not None and solver_data is not None:
+        raise SpecError(
+            f"{source}: a [reference] dataset is computed by its function, not integrated: remove the "
+            f"[solver] table (got {dict(solver_data)!r})"
+        )
+    solver = None if solver_data is None else _parse_solver(solver_data, "solver", source)
 
     seeds_table = _Table(top.take("seeds", "table"), "seeds", source)
-    seeds = SeedSettings(rule=seeds_table.take("rule", "str"), entropy=seeds_table.take("entropy", "int"))
+    rule = seeds_table.take("rule", "str")
+    seeds = SeedSettings(
+        rule=rule, entropy=seeds_table.take("entropy", "int", required=rule != "deterministic", default=0)
+    )
     seeds_table.finish()
     if seeds.rule not in SEED_RULES:
         raise SpecError(f"{source}: key 'seeds.rule' must be one of {SEED_RULES}, got {seeds.rule!r}")
@@ -412,7 +537,30 @@ def parse_spec(data: Mapping, source: str = "<spec>") -> DatasetSpec:
         raise SpecError(
             f"{source}: key 'seeds.entropy' must be an integer in [0, 2**63), got {seeds.entropy}"
         )
+    if initial_condition is not None and reference is not None:
+        raise SpecError(
+            f"{source}: give 'initial_condition' or [reference], not both (a reference dataset has no "
+            "initial-value solve)"
+        )
+    deterministic = initial_condition is not None or reference is not None
+    if deterministic != (seeds.rule == "deterministic"):
+        raise SpecError(
+            f"{source}: key 'seeds.rule' = {seeds.rule!r}: the rule 'deterministic' goes with "
+            "'initial_condition' or [reference] (no random draw), and only with them"
+        )
 
+    output_table = _Table(top.take("output", "table", required=False, default={}), "output", source)
+    output = OutputSettings(
+        spatial_stride=_positive(
+            output_table.take("spatial_stride", "int", required=False, default=1),
+            "output.spatial_stride",
+            source,
+        ),
+        velocity=output_table.take("velocity", "bool", required=False, default=False),
+    )
+    output_table.finish()
+
+    has_adaptation = any(env.adaptation for env in environments)
     scales = {}
     for scale_name, scale_data in top.take("scales", "table").items():
         table = _Table(scale_data, f"scales.{scale_name}", source)
@@ -427,13 +575,39 @@ def parse_spec(data: Mapping, source: str = "<spec>") -> DatasetSpec:
             source,
         )
         options = dict(table.take("system_options", "table", required=False, default={}))
+        scale_time_data = table.take("time", "table", required=False)
+        scale_solver_data = table.take("solver", "table", required=False)
         table.finish()
         if "train" not in sizes:
             raise SpecError(
                 f"{source}: table {table.where!r} must give a 'train' size (normalisation statistics come "
                 f"from the train split), got keys {sorted(sizes)}"
             )
-        scales[scale_name] = Scale(scale_name, sizes, shard, options)
+        adaptation_sizes = sorted(set(sizes) & set(ADAPTATION_SPLITS))
+        if adaptation_sizes and not has_adaptation:
+            raise SpecError(
+                f"{source}: table {table.where!r} gives sizes for {adaptation_sizes} but no environment "
+                "has 'adaptation = true'"
+            )
+        scale_time = None
+        if scale_time_data is not None:
+            merged = dict(raw_time)
+            if {"end", "frames"} & set(scale_time_data):
+                merged.pop("end", None)
+                merged.pop("frames", None)
+            merged.update(scale_time_data)
+            scale_time = _parse_time(merged, f"scales.{scale_name}.time", source)
+        scale_solver = None
+        if scale_solver_data is not None:
+            if solver_data is None:
+                raise SpecError(
+                    f"{source}: table 'scales.{scale_name}.solver' overrides a [solver] table the spec does "
+                    "not have"
+                )
+            scale_solver = _parse_solver(
+                {**solver_data, **scale_solver_data}, f"scales.{scale_name}.solver", source
+            )
+        scales[scale_name] = Scale(scale_name, sizes, shard, options, scale_time, scale_solver)
     if not scales:
         raise SpecError(f"{source}: table 'scales' must define at least one scale (e.g. [scales.mini])")
     top.finish()
@@ -454,8 +628,53 @@ def parse_spec(data: Mapping, source: str = "<spec>") -> DatasetSpec:
         environments=tuple(environments),
         samples_per_shard=samples_per_shard,
         dtype=dtype,
+        initial_condition=initial_condition,
+        reference=reference,
+        output=output,
         source=source,
     )
+
+
+def _parse_solver(data, where: str, source: str) -> SolverSettings:
+    """A ``[solver]`` table: ``method``, then ``rtol``/``atol`` (optional with ``internal_dt``)."""
+    table = _Table(data, where, source)
+    method = table.take("method", "str")
+    internal_dt = table.take("internal_dt", "number", required=False)
+    rtol = table.take("rtol", "number", required=internal_dt is None)
+    atol = table.take("atol", "number", required=internal_dt is None)
+    table.finish()
+    for key, value in (("rtol", rtol), ("atol", atol), ("internal_dt", internal_dt)):
+        if value is not None:
+            _positive(value, f"{where}.{key}", source)
+    return SolverSettings(method=method, rtol=rtol, atol=atol, internal_dt=internal_dt)
+
+
+def _parse_time(data, where: str, source: str) -> TimeGrid:
+    """A ``[time]`` table: ``start``, ``save_interval`` and ``end`` or ``frames`` (or both, consistent)."""
+    time_table = _Table(data, where, source)
+    start = time_table.take("start", "number")
+    save_interval = _positive(time_table.take("save_interval", "number"), f"{where}.save_interval", source)
+    end = time_table.take("end", "number", required=False)
+    frames = time_table.take("frames", "int", required=False)
+    time_table.finish()
+    if end is None and frames is None:
+        raise SpecError(f"{source}: table {where!r} needs 'end' or 'frames' (or both), got neither")
+    if end is not None:
+        counted = (end - start) / save_interval
+        if abs(counted - round(counted)) > 1e-9 * max(1.0, counted) or round(counted) < 2:
+            raise SpecError(
+                f"{source}: key '{where}.end' = {end} must be start + k * save_interval with k >= 2 "
+                f"(start {start}, save_interval {save_interval})"
+            )
+        if frames is not None and frames != round(counted):
+            raise SpecError(
+                f"{source}: key '{where}.frames' = {frames} disagrees with (end - start) / save_interval = "
+                f"{round(counted)}"
+            )
+        frames = round(counted)
+    if frames < 2:
+        raise SpecError(f"{source}: key '{where}.frames' must be at least 2, got {frames}")
+    return TimeGrid(start=start, save_interval=save_interval, frames=frames)
 
 
 # -- finding specs ---------------------------------------------------------------------------------

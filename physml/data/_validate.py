@@ -11,6 +11,7 @@ import numpy as np
 
 from ._schema import (
     ADAPTIVE_STEP,
+    NOT_APPLICABLE,
     QC_FLAG_VALUES,
     QC_GOOD,
     REQUIRED_GLOBAL_ATTRIBUTES,
@@ -21,7 +22,9 @@ from ._schema import (
 )
 from ._spec import SPLIT_IDS
 
-_NUMBER_ATTRIBUTES = ("physml_rtol", "physml_atol", "physml_dt_save")
+_NUMBER_ATTRIBUTES = ("physml_dt_save",)
+#: Tolerances: positive numbers, or NOT_APPLICABLE (fixed-step schemes, reference solutions).
+_TOLERANCE_ATTRIBUTES = ("physml_rtol", "physml_atol")
 
 
 def _is_number(value) -> bool:
@@ -110,12 +113,20 @@ def _validate_dataset(dataset, require_statistics: bool) -> list[str]:
     for name in _NUMBER_ATTRIBUTES:
         if name in attrs and not (_is_number(attrs[name]) and float(attrs[name]) > 0):
             report(f"global attribute {name!r} must be a positive number, got {attrs[name]!r}")
+    for name in _TOLERANCE_ATTRIBUTES:
+        if name in attrs and not (
+            attrs[name] == NOT_APPLICABLE or (_is_number(attrs[name]) and float(attrs[name]) > 0)
+        ):
+            report(
+                f"global attribute {name!r} must be a positive number or {NOT_APPLICABLE!r}, "
+                f"got {attrs[name]!r}"
+            )
     if "physml_dt_internal" in attrs:
         value = attrs["physml_dt_internal"]
-        if not (value == ADAPTIVE_STEP or (_is_number(value) and float(value) > 0)):
+        if not (value in (ADAPTIVE_STEP, NOT_APPLICABLE) or (_is_number(value) and float(value) > 0)):
             report(
-                f"global attribute 'physml_dt_internal' must be a positive number or {ADAPTIVE_STEP!r}, "
-                f"got {value!r}"
+                f"global attribute 'physml_dt_internal' must be a positive number, {ADAPTIVE_STEP!r} or "
+                f"{NOT_APPLICABLE!r}, got {value!r}"
             )
     if "physml_seed_entropy" in attrs and not isinstance(attrs["physml_seed_entropy"], int | np.integer):
         report(

@@ -102,11 +102,11 @@ def test_a_crash_leaves_no_final_file_and_the_rerun_skips_finished_shards(tiny_s
     real = generation.simulate_shard
     calls = []
 
-    def crash_on_second_shard(system, initial_states, times, spec):
+    def crash_on_second_shard(system, initial_states, times, spec, scale):
         calls.append(len(initial_states))
         if len(calls) == 2:
             raise RuntimeError("injected crash")
-        return real(system, initial_states, times, spec)
+        return real(system, initial_states, times, spec, scale)
 
     monkeypatch.setattr(generation, "simulate_shard", crash_on_second_shard)
     with pytest.raises(RuntimeError, match="injected crash"):
@@ -156,8 +156,8 @@ def test_statistics_come_from_the_train_split_only(tiny_spec_data, tmp_path):
 def test_non_finite_trajectories_are_flagged_and_kept(tiny_spec, tmp_path, monkeypatch):
     real = generation.simulate_shard
 
-    def blow_up_first_sample(system, initial_states, times, spec):
-        solution = real(system, initial_states, times, spec)
+    def blow_up_first_sample(system, initial_states, times, spec, scale):
+        solution = real(system, initial_states, times, spec, scale)
         solution.ys[4:, 0, 1] = float("nan")
         return solution
 

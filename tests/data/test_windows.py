@@ -54,8 +54,8 @@ def test_bad_arguments_name_the_argument(pendulum_mini):
 def test_flagged_samples_are_skipped_unless_asked_for(tiny_spec, tmp_path, monkeypatch):
     real = generation.simulate_shard
 
-    def blow_up_first_sample(system, initial_states, times, spec):
-        solution = real(system, initial_states, times, spec)
+    def blow_up_first_sample(system, initial_states, times, spec, scale):
+        solution = real(system, initial_states, times, spec, scale)
         solution.ys[-1, 0, 0] = float("inf")
         return solution
 
