@@ -1219,6 +1219,11 @@ def main(argv: list[str] | None = None) -> int:
     json_path = output.with_suffix(".json")
     if arguments.from_json is not None:
         data = json.loads(arguments.from_json.read_text(encoding="utf-8"))
+        # The explanations are derived from the stored numbers: rebuild them with the current wording.
+        for target in data["targets"]:
+            if not target["met"]:
+                target["why_missed"] = explain_miss(target, data["workloads"][target["workload"]])
+        atomic_write(json_path, json.dumps(data, indent=1, allow_nan=True) + "\n")
         atomic_write(output, render_markdown(data))
         log(f"re-rendered {output} from {arguments.from_json}")
         return 0
