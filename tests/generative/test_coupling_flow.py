@@ -11,7 +11,7 @@ def _randomised_flow(bounds=None, dim=3, seed=0, scale=0.5):
     flow = RealNVP(num_coupling_layers=4, hidden_sizes=(8,), bounds=bounds, steps=1, batch_size=4)
     unit = torch.rand(16, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64) * 0.8 + 0.1
     low, high = bounds if bounds is not None else (0.0, 1.0)
-    flow.fit(low + (high - low) * unit)
+    flow.fit(low + (high - low) * unit, generator=torch.Generator().manual_seed(seed))  # deterministic build
     generator = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for layer in flow.layers:
