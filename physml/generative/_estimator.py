@@ -131,3 +131,33 @@ def drop_conditions(labels, probability: float, null_label: int, generator):
 
 class NotFittedError(RuntimeError):
     """Raised when a model is used before :meth:`fit` (and no network was given)."""
+
+
+class NetworkEstimator:
+    """Plumbing shared by the network-based estimators (score model, flow matching, CNF).
+
+    Subclasses hold ``network_`` (``None`` until :meth:`fit` builds it), ``loss_history_`` and the training
+    settings ``steps``, ``learning_rate``, ``weight_decay``, and define ``log_prob``.
+    """
+
+    def _require_network(self):
+        if self.network_ is None:
+            raise NotFittedError(f"{type(self).__name__} has no network yet: call fit() or pass network=")
+        return self.network_
+
+    def _train_network(self, compute_loss):
+        """Adam on ``compute_loss()`` with the estimator's settings; leaves the network in eval mode."""
+        self.loss_history_ += run_training(
+            self.network_.parameters(),
+            compute_loss,
+            steps=self.steps,
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            description=f"{type(self).__name__}.fit",
+        )
+        self.network_.eval()
+        return self
+
+    def score(self, x: torch.Tensor, **log_prob_options) -> float:
+        """Mean log-likelihood of ``x`` (nats per sample; higher is better), as scikit-learn's ``score``."""
+        return float(self.log_prob(x, **log_prob_options).mean())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ._estimator import BatchSource, NotFittedError, parameter_like, run_training, training_generator
+from ._estimator import BatchSource, NetworkEstimator, NotFittedError, parameter_like, training_generator
 from ._validation import (
     check_choice,
     check_positive_float,
@@ -127,7 +127,7 @@ def cnf_negative_log_likelihood(
     return loss, stats
 
 
-class ContinuousNormalizingFlow:
+class ContinuousNormalizingFlow(NetworkEstimator):
     r"""FFJORD-style continuous normalising flow with optional RNODE regularisation.
 
     Parameters
@@ -247,21 +247,7 @@ class ContinuousNormalizingFlow:
             self.nfe_history_.append(stats["nfe"])
             return loss
 
-        self.loss_history_ += run_training(
-            self.network_.parameters(),
-            compute_loss,
-            steps=self.steps,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            description=f"{type(self).__name__}.fit",
-        )
-        self.network_.eval()
-        return self
-
-    def _require_network(self):
-        if self.network_ is None:
-            raise NotFittedError(f"{type(self).__name__} has no network yet: call fit() or pass network=")
-        return self.network_
+        return self._train_network(compute_loss)
 
     def _event_shape(self):
         if self.event_shape_ is not None:
@@ -336,6 +322,3 @@ class ContinuousNormalizingFlow:
             )
         return (log_prob, stats) if return_stats else log_prob
 
-    def score(self, x: torch.Tensor, **log_prob_options) -> float:
-        """Mean log-likelihood of ``x`` (nats per sample; higher is better)."""
-        return float(self.log_prob(x, **log_prob_options).mean())

@@ -24,11 +24,11 @@ import torch
 
 from ._estimator import (
     BatchSource,
+    NetworkEstimator,
     NotFittedError,
     drop_conditions,
     expand_condition,
     parameter_like,
-    run_training,
     training_generator,
 )
 from ._validation import (
@@ -272,7 +272,7 @@ def flow_matching_loss(
     return (prediction - target).square().mean()
 
 
-class FlowMatchingModel:
+class FlowMatchingModel(NetworkEstimator):
     r"""Flow-matching generative model: a velocity field trained by conditional flow matching.
 
     Parameters
@@ -431,23 +431,9 @@ class FlowMatchingModel:
             )
             return flow_matching_loss(self.network_, self.path, x0, x1, generator=generator, labels=condition)
 
-        self.loss_history_ += run_training(
-            self.network_.parameters(),
-            compute_loss,
-            steps=self.steps,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            description=f"{type(self).__name__}.fit",
-        )
-        self.network_.eval()
-        return self
+        return self._train_network(compute_loss)
 
     # ------------------------------------------------------------------ field, sampling, likelihood
-
-    def _require_network(self):
-        if self.network_ is None:
-            raise NotFittedError(f"{type(self).__name__} has no network yet: call fit() or pass network=")
-        return self.network_
 
     def velocity(self, t, x: torch.Tensor, condition=None, guidance_scale: float = 0.0) -> torch.Tensor:
         r"""The learned velocity :math:`v_\theta(t, x \mid c)`, CFG weight :math:`w`."""
@@ -591,6 +577,3 @@ class FlowMatchingModel:
             )
         return (log_prob, stats) if return_stats else log_prob
 
-    def score(self, x: torch.Tensor, **log_prob_options) -> float:
-        """Mean log-likelihood of ``x`` (nats per sample; higher is better)."""
-        return float(self.log_prob(x, **log_prob_options).mean())

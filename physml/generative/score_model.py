@@ -6,11 +6,11 @@ import torch
 
 from ._estimator import (
     BatchSource,
+    NetworkEstimator,
     NotFittedError,
     drop_conditions,
     expand_condition,
     parameter_like,
-    run_training,
     training_generator,
 )
 from ._validation import (
@@ -47,7 +47,7 @@ SAMPLERS = {
 }
 
 
-class ScoreBasedModel:
+class ScoreBasedModel(NetworkEstimator):
     r"""Score-based generative model trained by continuous-time denoising score matching.
 
     Parameters
@@ -187,23 +187,9 @@ class ScoreBasedModel:
                 condition=condition,
             )
 
-        self.loss_history_ += run_training(
-            self.network_.parameters(),
-            compute_loss,
-            steps=self.steps,
-            learning_rate=self.learning_rate,
-            weight_decay=self.weight_decay,
-            description=f"{type(self).__name__}.fit",
-        )
-        self.network_.eval()
-        return self
+        return self._train_network(compute_loss)
 
     # ------------------------------------------------------------------ fields
-
-    def _require_network(self):
-        if self.network_ is None:
-            raise NotFittedError(f"{type(self).__name__} has no network yet: call fit() or pass network=")
-        return self.network_
 
     def score_function(self, t, x: torch.Tensor, condition=None, guidance_scale: float = 0.0) -> torch.Tensor:
         r"""The learned score :math:`\nabla_x\log p_t(x \mid c)`, with classifier-free guidance.
@@ -359,6 +345,3 @@ class ScoreBasedModel:
             )
         return (log_prob, stats) if return_stats else log_prob
 
-    def score(self, x: torch.Tensor, **log_prob_options) -> float:
-        """Mean log-likelihood of ``x`` (nats per sample; higher is better), as scikit-learn's ``score``."""
-        return float(self.log_prob(x, **log_prob_options).mean())
