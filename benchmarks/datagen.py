@@ -56,6 +56,7 @@ from scipy.integrate import solve_ivp  # noqa: E402
 from benchmarks.solvers import (  # noqa: E402
     Variant,
     atomic_write,
+    check_common_arguments,
     format_error,
     format_load,
     format_number,
@@ -1202,15 +1203,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--from-json", type=Path, default=None,
                         help="only re-render the markdown (at --output) from this JSON file")
     arguments = parser.parse_args(argv)
-    only = [item.strip() for item in arguments.only.split(",") if item.strip()]
-    unknown = sorted(set(only) - set(WORKLOADS))
-    if unknown or not only:
-        parser.error(f"--only must list workloads among {','.join(WORKLOADS)}, got {arguments.only!r}")
-    arguments.only = [key for key in WORKLOADS if key in only]
-    if arguments.threads < 1:
-        parser.error(f"--threads must be a positive integer, got {arguments.threads}")
-    if arguments.repeats < 1:
-        parser.error(f"--repeats must be a positive integer, got {arguments.repeats}")
+    check_common_arguments(parser, arguments, WORKLOADS)
     if not arguments.quick and arguments.repeats < MINIMUM_REPEATS:
         parser.error(f"--repeats {arguments.repeats} is below the minimum {MINIMUM_REPEATS} of a full run; "
                      "use --quick for smoke tests")

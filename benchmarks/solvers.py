@@ -1545,6 +1545,20 @@ WORKLOAD_FUNCTIONS = {
 }
 
 
+def check_common_arguments(parser: argparse.ArgumentParser, arguments: argparse.Namespace,
+                           workloads) -> None:
+    """Check ``--only`` (kept in ``workloads`` order), ``--threads`` and ``--repeats``; shared by the scripts."""
+    only = [item.strip() for item in arguments.only.split(",") if item.strip()]
+    unknown = sorted(set(only) - set(workloads))
+    if unknown or not only:
+        parser.error(f"--only must list workloads among {','.join(workloads)}, got {arguments.only!r}")
+    arguments.only = [key for key in workloads if key in only]
+    if arguments.threads < 1:
+        parser.error(f"--threads must be a positive integer, got {arguments.threads}")
+    if arguments.repeats < 1:
+        parser.error(f"--repeats must be a positive integer, got {arguments.repeats}")
+
+
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -1561,15 +1575,7 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
                         help="only re-render the markdown (at --output) from this JSON file")
     arguments = parser.parse_args(argv)
 
-    only = [item.strip() for item in arguments.only.split(",") if item.strip()]
-    unknown = sorted(set(only) - set(WORKLOADS))
-    if unknown or not only:
-        parser.error(f"--only must list workloads among {','.join(WORKLOADS)}, got {arguments.only!r}")
-    arguments.only = [key for key in WORKLOADS if key in only]
-    if arguments.threads < 1:
-        parser.error(f"--threads must be a positive integer, got {arguments.threads}")
-    if arguments.repeats < 1:
-        parser.error(f"--repeats must be a positive integer, got {arguments.repeats}")
+    check_common_arguments(parser, arguments, WORKLOADS)
 
     repeats = {key: arguments.repeats for key in WORKLOADS}
     repeats["b"] = min(arguments.repeats, DEFAULT_REPEATS_B)
