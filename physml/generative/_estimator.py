@@ -145,6 +145,28 @@ class NetworkEstimator:
             raise NotFittedError(f"{type(self).__name__} has no network yet: call fit() or pass network=")
         return self.network_
 
+    def _prepare_network(self, example: torch.Tensor, generator, num_classes=None):
+        """Build the default MLP on first use (2-D data only); move the network to the data, in train mode."""
+        if self.network_ is None:
+            if example.ndim != 2:
+                raise ValueError(
+                    f"the default network handles data of shape (n, dim); got {tuple(example.shape)}: "
+                    "pass a network"
+                )
+            from .networks import TimeConditionedMLP
+
+            self.network_ = TimeConditionedMLP(
+                example.shape[1],
+                self.hidden_sizes,
+                self.activation,
+                num_classes=num_classes,
+                generator=generator,
+                dtype=example.dtype,
+                device=example.device,
+            )
+        self.network_.to(dtype=example.dtype, device=example.device)
+        self.network_.train()
+
     def _train_network(self, compute_loss):
         """Adam on ``compute_loss()`` with the estimator's settings; leaves the network in eval mode."""
         self.loss_history_ += run_training(

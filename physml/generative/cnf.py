@@ -33,7 +33,6 @@ from .likelihood import (
     rademacher_probe,
     standard_normal_log_prob,
 )
-from .networks import TimeConditionedMLP
 from .results import CountingField, SamplingResult
 
 __all__ = ["ContinuousNormalizingFlow", "cnf_negative_log_likelihood"]
@@ -213,22 +212,7 @@ class ContinuousNormalizingFlow(NetworkEstimator):
         generator = training_generator(generator, source)
         example = source.example(generator)
         self.event_shape_ = tuple(example.shape[1:])
-        if self.network_ is None:
-            if example.ndim != 2:
-                raise ValueError(
-                    f"the default network handles data of shape (n, dim); got {tuple(example.shape)}: "
-                    "pass a network"
-                )
-            self.network_ = TimeConditionedMLP(
-                example.shape[1],
-                self.hidden_sizes,
-                self.activation,
-                generator=generator,
-                dtype=example.dtype,
-                device=example.device,
-            )
-        self.network_.to(dtype=example.dtype, device=example.device)
-        self.network_.train()
+        self._prepare_network(example, generator)
 
         def compute_loss():
             x, _ = source.draw(self.batch_size, generator)

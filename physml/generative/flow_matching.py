@@ -41,7 +41,7 @@ from ._validation import (
     resolve_generator,
 )
 from .likelihood import TRACE_ESTIMATORS, ode_log_likelihood, standard_normal_log_prob
-from .networks import TimeConditionedMLP, call_network, guided_network_output
+from .networks import call_network, guided_network_output
 from .optimal_transport import entropic_transport_plan, exact_transport_plan, sample_from_plan
 from .results import CountingField, SamplingResult
 
@@ -405,23 +405,7 @@ class FlowMatchingModel(NetworkEstimator):
         generator = training_generator(generator, source)
         example = source.example(generator)
         self.event_shape_ = tuple(example.shape[1:])
-        if self.network_ is None:
-            if example.ndim != 2:
-                raise ValueError(
-                    f"the default network handles data of shape (n, dim); got {tuple(example.shape)}: "
-                    "pass a network"
-                )
-            self.network_ = TimeConditionedMLP(
-                example.shape[1],
-                self.hidden_sizes,
-                self.activation,
-                num_classes=self.num_classes,
-                generator=generator,
-                dtype=example.dtype,
-                device=example.device,
-            )
-        self.network_.to(dtype=example.dtype, device=example.device)
-        self.network_.train()
+        self._prepare_network(example, generator, num_classes=self.num_classes)
 
         def compute_loss():
             x1, batch_labels = source.draw(self.batch_size, generator)

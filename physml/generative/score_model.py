@@ -23,7 +23,7 @@ from ._validation import (
     resolve_generator,
 )
 from .likelihood import TRACE_ESTIMATORS, probability_flow_log_likelihood
-from .networks import TimeConditionedMLP, guided_network_output
+from .networks import guided_network_output
 from .results import SamplingResult
 from .samplers import (
     ancestral_sample,
@@ -152,24 +152,8 @@ class ScoreBasedModel(NetworkEstimator):
         source = BatchSource(data, labels, num_classes=self.num_classes)
         generator = training_generator(generator, source)
         example = source.example(generator)
-        if self.network_ is None:
-            if example.ndim != 2:
-                raise ValueError(
-                    f"the default network handles data of shape (n, dim); got {tuple(example.shape)}: "
-                    "pass a network"
-                )
-            self.network_ = TimeConditionedMLP(
-                example.shape[1],
-                self.hidden_sizes,
-                self.activation,
-                num_classes=self.num_classes,
-                generator=generator,
-                dtype=example.dtype,
-                device=example.device,
-            )
-        self.network_.to(dtype=example.dtype, device=example.device)
         self.event_shape_ = tuple(example.shape[1:])
-        self.network_.train()
+        self._prepare_network(example, generator, num_classes=self.num_classes)
 
         def compute_loss():
             x0, batch_labels = source.draw(self.batch_size, generator)
