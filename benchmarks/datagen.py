@@ -55,7 +55,6 @@ from scipy.integrate import solve_ivp  # noqa: E402
 
 from benchmarks.solvers import (  # noqa: E402
     Variant,
-    atomic_write,
     check_common_arguments,
     format_error,
     format_load,
@@ -68,6 +67,7 @@ from benchmarks.solvers import (  # noqa: E402
     markdown_table,
     time_summary,
     time_variants,
+    write_report,
 )
 from simulators.lotka_volterra import LotkaVolterra  # noqa: E402
 from simulators.navier_stokes import (  # noqa: E402
@@ -1220,9 +1220,7 @@ def main(argv: list[str] | None = None) -> int:
         for target in data["targets"]:
             if not target["met"]:
                 target["why_missed"] = explain_miss(target, data["workloads"][target["workload"]])
-        atomic_write(json_path, json.dumps(data, indent=1, allow_nan=True) + "\n")
-        atomic_write(output, render_markdown(data))
-        log(f"re-rendered {output} from {arguments.from_json}")
+        write_report(data, json_path, output, render_markdown)
         return 0
 
     torch.set_num_threads(arguments.threads)
@@ -1261,12 +1259,7 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": workloads,
     }
     data["targets"] = evaluate_targets(workloads)
-    # Round-trip through JSON so the report is rendered from exactly what the JSON file holds.
-    text = json.dumps(data, indent=1, allow_nan=True)
-    atomic_write(json_path, text + "\n")
-    report = render_markdown(json.loads(text))
-    atomic_write(output, report)
-    log(f"wrote {json_path} and {output}")
+    write_report(data, json_path, output, render_markdown)
     for target in data["targets"]:
         log(f"target {target['workload']}: speed-up {target['measured']:.1f}× (limit {target['limit']:g}×), "
             f"accuracy {'matched' if target['accuracy_matched'] else 'NOT matched'} "

@@ -1518,6 +1518,14 @@ def format_load(load) -> str:
     return "–" if load is None else ", ".join(f"{value:.2f}" for value in load)
 
 
+def write_report(data: dict, json_path: Path, output: Path, render) -> None:
+    """Write the JSON, then the markdown rendered from exactly what that JSON holds (both atomically)."""
+    text = json.dumps(data, indent=1, allow_nan=True)
+    atomic_write(json_path, text + "\n")
+    atomic_write(output, render(json.loads(text)))
+    log(f"wrote {json_path} and {output}")
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -1638,12 +1646,7 @@ def main(argv: list[str] | None = None) -> int:
         "workloads": workloads,
     }
     data["targets"] = evaluate_targets(workloads)
-    # Round-trip through JSON so the report is rendered from exactly what the JSON file holds.
-    text = json.dumps(data, indent=1, allow_nan=True)
-    atomic_write(json_path, text + "\n")
-    report = render_markdown(json.loads(text))
-    atomic_write(output, report)
-    log(f"wrote {json_path} and {output}")
+    write_report(data, json_path, output, render_markdown)
     for target in data["targets"]:
         log(f"target {target['workload']}: {target['target']}: measured {target['measured']:.3f} "
             f"-> {'met' if target['met'] else 'MISSED'}")
