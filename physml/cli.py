@@ -161,11 +161,11 @@ def validate_path(path: str) -> int:
 
 def generate(arguments) -> int:
     """Generate a dataset, then print its summary and where its figure went."""
-    from .data import SpecError, generate, summarize
+    from .data import SpecError, generate, summarize, up_to_date
 
     torch.set_num_threads(arguments.threads)
     try:
-        existing = None if arguments.overwrite else _up_to_date(arguments.name, arguments.scale, arguments.out)
+        existing = None if arguments.overwrite else up_to_date(arguments.name, arguments.scale, arguments.out)
     except (SpecError, ValueError, TypeError) as error:
         print(f"physml generate: error: {error}", file=sys.stderr)
         return 2
@@ -191,25 +191,6 @@ def generate(arguments) -> int:
     print(summarize(report.directory))
     _report_figure(arguments, report.directory, report.files["train"])
     return 0
-
-
-def _up_to_date(name: str, scale: str, out: str):
-    """The output directory when it already holds this dataset generated with the same configuration."""
-    import json
-    from pathlib import Path
-
-    from .data import load_spec
-    from .data._generate import MANIFEST
-
-    spec = load_spec(name)
-    directory = Path(out) / spec.name / scale
-    manifest = directory / MANIFEST
-    if not manifest.is_file():
-        return None
-    recorded = json.loads(manifest.read_text(encoding="utf-8"))
-    wanted = json.loads(json.dumps(spec.resolved_config(scale), sort_keys=True))
-    files_present = all((directory / file).exists() for file in recorded.get("files", {}).values())
-    return directory if recorded.get("config") == wanted and files_present else None
 
 
 def _report_figure(arguments, directory, train_file) -> None:

@@ -13,6 +13,7 @@ from ._generate import Shard as Shard
 from ._generate import generate as generate
 from ._generate import plan_shards as plan_shards
 from ._generate import sample_seed as sample_seed
+from ._generate import up_to_date as up_to_date
 from ._schema import QC_FLAG_MEANINGS as QC_FLAG_MEANINGS
 from ._schema import QC_FLAG_VALUES as QC_FLAG_VALUES
 from ._schema import SCHEMA_VERSION as SCHEMA_VERSION

@@ -659,6 +659,23 @@ def _consolidate(
     return files, statistics, sums
 
 
+def up_to_date(name_or_spec, scale: str = "mini", out: str | os.PathLike = "data") -> Path | None:
+    """The output directory of :func:`generate` when it already holds this dataset with the same config.
+
+    Returns ``None`` when nothing was generated there, the configuration differs, or a split file is
+    missing, i.e. whenever :func:`generate` would have work to do (or would refuse without overwrite).
+    """
+    spec = name_or_spec if isinstance(name_or_spec, DatasetSpec) else load_spec(name_or_spec)
+    directory = Path(out) / spec.name / scale
+    manifest = directory / MANIFEST
+    if not manifest.is_file():
+        return None
+    recorded = json.loads(manifest.read_text(encoding="utf-8"))
+    wanted = json.loads(json.dumps(spec.resolved_config(scale), sort_keys=True))
+    files_present = all((directory / file).exists() for file in recorded.get("files", {}).values())
+    return directory if recorded.get("config") == wanted and files_present else None
+
+
 def generate(
     name_or_spec,
     scale: str = "mini",
