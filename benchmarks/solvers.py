@@ -33,7 +33,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +49,8 @@ import torch  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import physml  # noqa: E402
+from physml.provenance import atomic_write_text as atomic_write  # noqa: E402
+from physml.provenance import cpu_model, git_revision  # noqa: E402
 
 try:
     import torchdiffeq
@@ -1273,42 +1274,8 @@ def evaluate_targets(workloads: dict) -> list[dict]:
 # ============================================================================ machine
 
 
-def cpu_model() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else ``platform.processor()``."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
-def git_revision(repository: Path) -> str:
-    """Commit SHA of ``repository`` read from ``.git`` directly (no git process), or ``"unknown"``."""
-    try:
-        git_directory = repository / ".git"
-        if git_directory.is_file():  # a worktree: ".git" holds "gitdir: <path>"
-            git_directory = (repository / git_directory.read_text().split(":", 1)[1].strip()).resolve()
-        common = git_directory
-        if (git_directory / "commondir").is_file():
-            common = (git_directory / (git_directory / "commondir").read_text().strip()).resolve()
-        head = (git_directory / "HEAD").read_text().strip()
-        if not head.startswith("ref:"):
-            return head
-        reference = head.split(":", 1)[1].strip()
-        for directory in (git_directory, common):
-            if (directory / reference).is_file():
-                return (directory / reference).read_text().strip()
-        packed = common / "packed-refs"
-        if packed.is_file():
-            for line in packed.read_text().splitlines():
-                if line.endswith(" " + reference):
-                    return line.split()[0]
-    except (OSError, IndexError):
-        pass
-    return "unknown"
 
 
 def machine_description(threads: int) -> dict:
@@ -1526,20 +1493,6 @@ def write_report(data: dict, json_path: Path, output: Path, render) -> None:
     log(f"wrote {json_path} and {output}")
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 # ============================================================================ command line

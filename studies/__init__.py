@@ -1,0 +1,1 @@
+"""Paper reproductions: one script per study; shared machinery in :mod:`studies.harness`."""
