@@ -55,7 +55,7 @@ from scipy.integrate import solve_ivp  # noqa: E402
 
 from benchmarks.solvers import (  # noqa: E402
     Variant,
-    check_common_arguments,
+    benchmark_parser,
     format_error,
     format_load,
     format_number,
@@ -65,6 +65,7 @@ from benchmarks.solvers import (  # noqa: E402
     log,
     machine_description,
     markdown_table,
+    parse_benchmark_arguments,
     time_summary,
     time_variants,
     write_report,
@@ -1190,24 +1191,8 @@ WORKLOAD_FUNCTIONS = {
 
 
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help=f"timed runs per variant after one warm-up (default 3, minimum "
-                             f"{MINIMUM_REPEATS} unless --quick)")
-    parser.add_argument("--quick", action="store_true", help="tiny smoke version of every workload")
-    parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated subset of lv,gs,ns")
-    parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT,
-                        help="markdown report; the JSON goes next to it with the suffix .json")
-    parser.add_argument("--from-json", type=Path, default=None,
-                        help="only re-render the markdown (at --output) from this JSON file")
-    arguments = parser.parse_args(argv)
-    check_common_arguments(parser, arguments, WORKLOADS)
-    if not arguments.quick and arguments.repeats < MINIMUM_REPEATS:
-        parser.error(f"--repeats {arguments.repeats} is below the minimum {MINIMUM_REPEATS} of a full run; "
-                     "use --quick for smoke tests")
-    return arguments
+    parser = benchmark_parser(__doc__, WORKLOADS, DEFAULT_OUTPUT, 3, MINIMUM_REPEATS)
+    return parse_benchmark_arguments(parser, argv, WORKLOADS, MINIMUM_REPEATS)
 
 
 def main(argv: list[str] | None = None) -> int:

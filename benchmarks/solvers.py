@@ -1520,6 +1520,36 @@ def check_common_arguments(parser: argparse.ArgumentParser, arguments: argparse.
         parser.error(f"--repeats must be a positive integer, got {arguments.repeats}")
 
 
+def benchmark_parser(doc: str, workloads, default_output: Path, default_repeats: int,
+                     minimum_repeats: int) -> argparse.ArgumentParser:
+    """The command line every benchmark script shares: threads, repeats, quick, only, output, from-json."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=default_repeats,
+                        help=f"timed runs per variant after one warm-up (default {default_repeats}, minimum "
+                             f"{minimum_repeats} unless --quick)")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke version of every workload")
+    parser.add_argument("--only", default=",".join(workloads),
+                        help=f"comma-separated subset of {','.join(workloads)}")
+    parser.add_argument("--output", type=Path, default=default_output,
+                        help="markdown report; the JSON goes next to it with the suffix .json")
+    parser.add_argument("--from-json", type=Path, default=None,
+                        help="only re-render the markdown (at --output) from this JSON file")
+    return parser
+
+
+def parse_benchmark_arguments(parser: argparse.ArgumentParser, argv, workloads,
+                              minimum_repeats: int) -> argparse.Namespace:
+    """Parse and check a :func:`benchmark_parser` command line (a full run needs ``minimum_repeats``)."""
+    arguments = parser.parse_args(argv)
+    check_common_arguments(parser, arguments, workloads)
+    if not arguments.quick and arguments.repeats < minimum_repeats:
+        parser.error(f"--repeats {arguments.repeats} is below the minimum {minimum_repeats} of a full run; "
+                     "use --quick for smoke tests")
+    return arguments
+
+
 def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)

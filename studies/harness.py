@@ -165,6 +165,25 @@ class Study:
     def cache_directory(self) -> Path:
         return self.arguments.output_dir / ".cache" / self.stem
 
+    # ------------------------------------------------------------------ data
+    def dataset(self, name: str, scale: str) -> Path:
+        """Directory of dataset ``name`` at ``scale`` under ``--data-dir``, generated first if needed.
+
+        An existing directory generated with the same configuration is reused; one with a different
+        configuration (an edited spec) is regenerated, so a study never trains on stale data.
+        """
+        from physml.data import generate, up_to_date
+
+        directory = up_to_date(name, scale, self.arguments.data_dir)
+        if directory is not None:
+            log(f"dataset {name} ({scale}): {directory}")
+            return directory
+        log(f"dataset {name} ({scale}): generating into {self.arguments.data_dir}")
+        started = time.perf_counter()
+        report = generate(name, scale, self.arguments.data_dir, overwrite=True)
+        log(f"dataset {name} ({scale}): generated in {time.perf_counter() - started:.0f} s")
+        return Path(report.directory)
+
     # ------------------------------------------------------------------ units
     def run_unit(self, key: tuple, compute: Callable[[], dict], config: dict | None = None) -> dict:
         """Return the cached outcome of ``key`` or compute it (a JSON-able dict) and cache it atomically.
@@ -204,7 +223,8 @@ class Study:
 
     def finish(self, *, config: dict, paper: dict | None = None, deviations: Iterable[str] = (),
                notes: Iterable[str] = (), targets: Iterable[dict] = (), figures: Iterable[str] = (),
-               render_extra: Callable[[dict], list[str]] | None = None) -> dict:
+               render_extra: Callable[[dict], list[str]] | None = None,
+               reference_label: str = "paper") -> dict:
         """Aggregate the recorded values, write the JSON then the markdown rendered from it.
 
         Parameters
@@ -221,6 +241,9 @@ class Study:
             File names (relative to the output directory) of the figures this run drew.
         render_extra : callable, optional
             ``data -> list of markdown lines`` appended to the rendered table (study-specific sections).
+        reference_label : str
+            Column title of the reference values (``"paper"``; e.g. ``"baseline"`` when they are our own
+            measurements of a peer library rather than a paper's table).
         """
         paper = paper or {}
         rows = []
@@ -246,6 +269,7 @@ class Study:
             "notes": list(notes),
             "targets": list(targets),
             "figures": list(figures),
+            "reference_label": reference_label,
             "results": rows,
         }
         text = json.dumps(data, indent=1, allow_nan=True, default=str)
@@ -327,7 +351,7 @@ def render_markdown(data: dict) -> list[str]:
         for metric in metrics:
             headers.append(f"`{metric}`")
             if metric in with_paper:
-                headers.append("paper")
+                headers.append(data.get("reference_label", "paper"))
         body = []
         lookup = {(row["method"], row["metric"]): row for row in slice_rows}
         for method in methods:

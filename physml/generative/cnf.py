@@ -251,8 +251,13 @@ class ContinuousNormalizingFlow(NetworkEstimator):
         method: str | None = None,
         rtol: float | None = None,
         atol: float | None = None,
+        steps: int | None = None,
     ) -> SamplingResult:
-        """Draw ``n`` samples: :math:`z\\sim\\mathcal N(0, I)` pushed from ``t = 0`` to ``t = 1``."""
+        """Draw ``n`` samples: :math:`z\\sim\\mathcal N(0, I)` pushed from ``t = 0`` to ``t = 1``.
+
+        ``method``, ``rtol``, ``atol`` override the flow's solver settings; ``steps`` gives the number of
+        equal steps of a fixed-step ``method`` ("euler", "rk4", ...).
+        """
         from ..solvers import solve_ode
 
         network = self._require_network()
@@ -260,6 +265,7 @@ class ContinuousNormalizingFlow(NetworkEstimator):
         dtype, device = parameter_like(network)
         generator = resolve_generator(generator, device)
         counting = CountingField(network, name="network")
+        step_options = None if steps is None else {"step_size": 1.0 / check_positive_int(steps, name="steps")}
         with torch.no_grad():
             z = torch.randn((n, *self._event_shape()), generator=generator, dtype=dtype, device=device)
             solution = solve_ode(
@@ -269,6 +275,7 @@ class ContinuousNormalizingFlow(NetworkEstimator):
                 method=method or self.method,
                 rtol=rtol or self.rtol,
                 atol=atol or self.atol,
+                options=step_options,
             )
         stats = {
             "sampler": "ode",

@@ -73,13 +73,24 @@ class ReverseTimeSDE(nn.Module):
         super().__init__()
         self.score_function = score_function
         self.sde = sde
+        self._last_diffusion = (None, None)
+
+    def _diffusion(self, t, y) -> torch.Tensor:
+        # Solvers call f and g with the same time object in a step: compute g(t) once for both (with a
+        # cheap score, the schedule arithmetic on 0-dim tensors is a visible share of a step).
+        last_time, last_value = self._last_diffusion
+        if last_time is t and last_value.dtype == y.dtype:
+            return last_value
+        value = self.sde.diffusion(torch.as_tensor(t, dtype=y.dtype, device=y.device))
+        self._last_diffusion = (t, value)
+        return value
 
     def f(self, t, y):
-        g = self.sde.diffusion(torch.as_tensor(t, dtype=y.dtype, device=y.device))
-        return self.sde.drift(t, y) - g.square() * self.score_function(t, y)
+        return torch.addcmul(self.sde.drift(t, y), self._diffusion(t, y).square(), self.score_function(t, y),
+                             value=-1.0)
 
     def g(self, t, y):
-        return self.sde.diffusion(torch.as_tensor(t, dtype=y.dtype, device=y.device)).expand_as(y)
+        return self._diffusion(t, y).expand_as(y)
 
 
 def _setup(score_function, sde, prior_samples, epsilon, steps, times):

@@ -33,6 +33,7 @@ SHIPPED = (
     "leads_gs",
     "leads_lv",
     "leads_ns",
+    "ns_vorticity_generative",
     "pdefind_burgers",
     "pdefind_kdv",
     "pdefind_ks",
@@ -97,6 +98,16 @@ PAPER = {
         frames=10,
         dt=1.0,
         rule="paper_index",
+        grid=(32, 32),
+        spacing=(1 / 32, 1 / 32),
+        lower=(0.0, 0.0),
+    ),
+    "ns_vorticity_generative": dict(
+        system="navier_stokes_2d",
+        totals=dict(train=144, validation=12, test=48),
+        frames=20,
+        dt=1.0,
+        rule="spawn",
         grid=(32, 32),
         spacing=(1 / 32, 1 / 32),
         lower=(0.0, 0.0),
@@ -242,7 +253,7 @@ def stored_grid(spec, scale):
     return None if system.grid is None else strided_grid(system.grid, spec.output.spatial_stride)
 
 
-def test_the_shipped_datasets_are_the_seventeen_benchmarks():
+def test_the_shipped_datasets_are_the_seventeen_benchmarks_and_the_generative_snapshots():
     assert tuple(available_datasets()) == SHIPPED
 
 
