@@ -59,9 +59,15 @@ def training_generator(generator, source: BatchSource) -> torch.Generator:
 
 
 def run_training(
-    parameters, compute_loss, *, steps: int, learning_rate: float, weight_decay: float, description: str
+    parameters, compute_loss, *, steps: int, learning_rate: float, weight_decay: float, description: str,
+    ema_decay: float | None = None,
 ) -> list[float]:
-    """Adam on ``compute_loss()`` for ``steps`` steps with a tqdm bar (off when not a terminal).
+    r"""Adam on ``compute_loss()`` for ``steps`` steps with a tqdm bar (off when not a terminal).
+
+    With ``ema_decay`` the parameters end as the exponential moving average of their trajectory,
+    :math:`\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta` after every step (the weights
+    score-based models are sampled with: score_sde uses 0.999 to 0.9999); the average starts at the
+    initial weights and is debiased like Adam's moments, so short runs are not pulled towards them.
 
     Returns the loss history.  A non-finite loss stops training with a ``FloatingPointError`` that says
     at which step, rather than silently filling the parameters with NaN.
@@ -70,6 +76,9 @@ def run_training(
     if not parameters:
         raise ValueError("the network has no trainable parameters")
     optimizer = torch.optim.Adam(parameters, lr=learning_rate, weight_decay=weight_decay)
+    average = None
+    if ema_decay is not None:
+        average = [torch.zeros_like(parameter) for parameter in parameters]
     history: list[float] = []
     progress = tqdm(range(steps), desc=description, disable=None, leave=False)
     for step in progress:
@@ -83,10 +92,20 @@ def run_training(
             )
         loss.backward()
         optimizer.step()
+        if average is not None:
+            with torch.no_grad():
+                torch._foreach_mul_(average, ema_decay)
+                torch._foreach_add_(average, [parameter.detach() for parameter in parameters],
+                                    alpha=1.0 - ema_decay)
         history.append(value)
         if step % 50 == 0:
             progress.set_postfix(loss=f"{value:.4g}")
     progress.close()
+    if average is not None:
+        with torch.no_grad():
+            correction = 1.0 - ema_decay ** len(history)
+            for parameter, value in zip(parameters, average, strict=True):
+                parameter.copy_(value / correction)
     return history
 
 
@@ -176,6 +195,7 @@ class NetworkEstimator:
             learning_rate=self.learning_rate,
             weight_decay=self.weight_decay,
             description=f"{type(self).__name__}.fit",
+            ema_decay=getattr(self, "ema_decay", None),
         )
         self.network_.eval()
         return self

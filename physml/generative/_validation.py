@@ -122,6 +122,16 @@ def check_probability(value, *, name: str) -> float:
     return number
 
 
+def check_ema_decay(value) -> float | None:
+    """``None`` (no weight averaging) or a decay in (0, 1)."""
+    if value is None:
+        return None
+    number = check_probability(value, name="ema_decay")
+    if number == 0.0:
+        raise ValueError(f"ema_decay must lie in (0, 1) or be None, got {value!r}")
+    return number
+
+
 def check_choice(value, choices, *, name: str) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, one of {', '.join(map(repr, choices))}; got {value!r}")

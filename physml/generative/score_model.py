@@ -15,6 +15,7 @@ from ._estimator import (
 )
 from ._validation import (
     check_choice,
+    check_ema_decay,
     check_positive_float,
     check_positive_int,
     check_probability,
@@ -73,6 +74,9 @@ class ScoreBasedModel(NetworkEstimator):
         Probability of replacing a label by the null class during training (Ho & Salimans use 0.1-0.2).
     steps, batch_size, learning_rate, weight_decay
         Adam training schedule.
+    ema_decay : float, optional
+        Keep an exponential moving average of the weights with this decay and sample with it (score_sde
+        uses 0.999 to 0.9999); ``None`` keeps the last iterate.
 
     Attributes
     ----------
@@ -110,6 +114,7 @@ class ScoreBasedModel(NetworkEstimator):
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
+        ema_decay: float | None = None,
     ):
         self.sde = make_sde(sde)
         self.network = network
@@ -126,6 +131,7 @@ class ScoreBasedModel(NetworkEstimator):
         self.batch_size = check_positive_int(batch_size, name="batch_size")
         self.learning_rate = check_positive_float(learning_rate, name="learning_rate")
         self.weight_decay = check_positive_float(weight_decay, name="weight_decay", allow_zero=True)
+        self.ema_decay = check_ema_decay(ema_decay)
         self.network_ = network
         self.event_shape_: tuple[int, ...] | None = None
         self.loss_history_: list[float] = []

@@ -250,3 +250,36 @@ def test_bad_input_is_rejected_naming_the_argument():
         trained_from_0_1.sample(3, sampler="ancestral", times=[1.0, 0.5, 0.05])
     with pytest.raises(ValueError, match="sampler"):
         ScoreBasedModel(network=ExactGaussianNoise(VPSDE())).sample(3, sampler="ddim")
+
+
+def test_ema_weights_are_the_debiased_average_of_the_trajectory():
+    from physml.generative._estimator import run_training
+
+    def trajectory(steps, ema_decay=None):
+        weight = torch.nn.Parameter(torch.zeros((), dtype=torch.float64))
+        before_each_step = []
+
+        def loss():
+            before_each_step.append(float(weight.detach()))
+            return (weight - 1.0).square()
+
+        run_training([weight], loss, steps=steps, learning_rate=0.1, weight_decay=0.0, description="t",
+                     ema_decay=ema_decay)
+        return before_each_step, float(weight.detach())
+
+    # Adam is deterministic: 31 plain steps record the weights after each of the first 30.
+    recorded, _ = trajectory(31)
+    after_steps = recorded[1:]
+    average = 0.0
+    for value in after_steps:
+        average = 0.8 * average + 0.2 * value
+    _, averaged = trajectory(30, ema_decay=0.8)
+    assert averaged == pytest.approx(average / (1 - 0.8**30), rel=1e-12)
+    assert abs(averaged - after_steps[-1]) > 1e-3  # and differs from the last iterate
+
+
+def test_ema_decay_is_validated():
+    with pytest.raises(ValueError, match="ema_decay"):
+        ScoreBasedModel("vp", ema_decay=1.0)
+    with pytest.raises(ValueError, match="ema_decay"):
+        ScoreBasedModel("vp", ema_decay=0.0)
