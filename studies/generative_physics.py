@@ -51,13 +51,13 @@ BUDGETS = {
               "reverse_sde_steps": 5, "rtol": 1e-2},
     "mini": {"scale": "small", "width": 16, "steps": 300, "batch_size": 32, "max_eval_per_class": 20,
              "reverse_sde_steps": 100, "rtol": 1e-3},
-    "cpu": {"scale": "paper", "width": 16, "steps": 3000, "batch_size": 32, "max_eval_per_class": 160,
-            "reverse_sde_steps": 200, "rtol": 1e-3},
+    "cpu": {"scale": "paper", "width": 16, "steps": 3000, "batch_size": 32, "max_eval_per_class": 100,
+            "reverse_sde_steps": 100, "rtol": 1e-3},
     "paper": {"scale": "paper", "width": 32, "steps": 20_000, "batch_size": 64, "max_eval_per_class": 160,
               "reverse_sde_steps": 1000, "rtol": 1e-4},
 }
 SETTINGS = {"learning_rate": 2e-4, "condition_dropout": 0.1, "vp_beta": [0.1, 20.0], "epsilon": 1e-3,
-            "icfm_sigma": 0.0, "embedding_size": 64}
+            "icfm_sigma": 0.0, "embedding_size": 64, "ema_decay": 0.999}
 METHODS = ("vp_sde_flow_ode", "vp_sde_reverse_sde", "icfm")
 
 
@@ -152,7 +152,8 @@ def build_network(budget: dict, num_classes: int, seed: int) -> TimeConditionedC
 def train(model_name: str, snapshots, labels, budget: dict, num_classes: int, seed: int):
     common = {"network": build_network(budget, num_classes, seed), "num_classes": num_classes,
               "condition_dropout": SETTINGS["condition_dropout"], "steps": budget["steps"],
-              "batch_size": budget["batch_size"], "learning_rate": SETTINGS["learning_rate"]}
+              "batch_size": budget["batch_size"], "learning_rate": SETTINGS["learning_rate"],
+              "ema_decay": SETTINGS["ema_decay"]}
     if model_name == "vp_sde":
         model = ScoreBasedModel(VPSDE(*SETTINGS["vp_beta"]), epsilon=SETTINGS["epsilon"], **common)
     else:

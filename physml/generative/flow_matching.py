@@ -33,6 +33,7 @@ from ._estimator import (
 )
 from ._validation import (
     check_choice,
+    check_ema_decay,
     check_network_output,
     check_positive_float,
     check_positive_int,
@@ -295,6 +296,8 @@ class FlowMatchingModel(NetworkEstimator):
         Class-conditional generation with classifier-free guidance (label ``num_classes`` = no condition).
     steps, batch_size, learning_rate, weight_decay
         Adam training schedule.
+    ema_decay : float, optional
+        Sample with an exponential moving average of the weights (``None``: the last iterate).
     method, rtol, atol
         Default ODE solver for :meth:`sample` and :meth:`log_prob` (torchcfm's tutorials: dopri5, 1e-4).
 
@@ -326,6 +329,7 @@ class FlowMatchingModel(NetworkEstimator):
         batch_size: int = 256,
         learning_rate: float = 1e-3,
         weight_decay: float = 0.0,
+        ema_decay: float | None = None,
         method: str = "dopri5",
         rtol: float = 1e-4,
         atol: float = 1e-4,
@@ -352,6 +356,7 @@ class FlowMatchingModel(NetworkEstimator):
         self.batch_size = check_positive_int(batch_size, name="batch_size")
         self.learning_rate = check_positive_float(learning_rate, name="learning_rate")
         self.weight_decay = check_positive_float(weight_decay, name="weight_decay", allow_zero=True)
+        self.ema_decay = check_ema_decay(ema_decay)
         self.method = method
         self.rtol = check_positive_float(rtol, name="rtol")
         self.atol = check_positive_float(atol, name="atol")
