@@ -358,6 +358,14 @@ def draw_figure(outcomes: dict, path: Path, datasets) -> None:
     plt.close(figure)
 
 
+# What the targets' reference runs measured at the same tolerances (solvers_generative.md §4 B5), quoted
+# when a target is missed so the miss can be read against the peers' numbers.
+BASELINE_CONTEXT = {
+    "vp_sde_flow_ode": "torchdiffeq dopri5 on the same VP model class: 67 NFE at 1e-3 (W2 0.303), 91 at 1e-4",
+    "icfm": "torchdiffeq dopri5: 44 NFE at 1e-4 (W2 0.299)",
+}
+
+
 def evaluate_targets(data: dict) -> list[dict]:
     def get(method, metric, dataset):
         try:
@@ -371,19 +379,20 @@ def evaluate_targets(data: dict) -> list[dict]:
         w2_loose = get(method, "w2_adaptive_loose", "moons")
         nfe_loose = get(method, "nfe_adaptive_loose", "moons")
         met = (w2 <= 0.31 and nfe <= 60) or (w2_loose <= 0.31 and nfe_loose <= 60)
-        why = ""
-        if not met:
-            why = (f"at rtol=atol 1e-4: W2 {w2:.3f} with {nfe:.0f} NFE; at 1e-3: W2 {w2_loose:.3f} with "
-                   f"{nfe_loose:.0f} NFE")
+        why = "" if met else (f"W2 {w2:.3f} with {nfe:.0f} NFE at rtol=atol 1e-4 and {w2_loose:.3f} with "
+                              f"{nfe_loose:.0f} NFE at 1e-3 (NFE includes the final denoising evaluation); "
+                              f"{BASELINE_CONTEXT[method]}")
         targets.append({"target": f"moons `{method}` w2_adaptive <= 0.31 with <= 60 NFE", "met": bool(met),
                         "measured": f"{w2:.3f} @ {nfe:.0f} NFE (1e-4); {w2_loose:.3f} @ {nfe_loose:.0f} NFE "
                                     "(1e-3)", "why": why})
         nll = get(method, "test_nll", "moons")
         targets.append({"target": f"moons `{method}` test_nll <= 2.53 nats", "met": bool(nll <= 2.53),
-                        "measured": f"{nll:.3f}", "why": "" if nll <= 2.53 else "see notes"})
+                        "measured": f"{nll:.3f}",
+                        "why": "" if nll <= 2.53 else f"{nll:.3f} nats against the baseline's 2.52-2.53"})
     w2 = get("otcfm", "w2_euler1", PAIR_DATASET)
     targets.append({"target": "8gaussians->moons `otcfm` w2_euler1 <= 0.40", "met": bool(w2 <= 0.40),
-                    "measured": f"{w2:.3f}", "why": "" if w2 <= 0.40 else "see notes"})
+                    "measured": f"{w2:.3f}",
+                    "why": "" if w2 <= 0.40 else f"one Euler step gives W2 {w2:.3f} (torchcfm: 0.381)"})
     return targets
 
 
