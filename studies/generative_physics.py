@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> dict:
                 (model_name, seed), lambda: run_model(model_name, seed, budget, data),  # noqa: B023
                 config={"budget": budget, "settings": SETTINGS, "n_train": len(train_snapshots)},
             )
+            if outcome is None:
+                continue
             for method, result in outcome["methods"].items():
                 rescore_spectra(result, data)
                 for split, metrics in result["metrics"].items():

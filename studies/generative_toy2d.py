@@ -412,7 +412,8 @@ def main(argv: list[str] | None = None) -> dict:
             floor = study.run_unit(("floor", dataset, seed),
                                    lambda: {"w2": sample_floor(dataset, seed, budget["n_eval"])},  # noqa: B023
                                    config={"n": budget["n_eval"]})
-            study.record("target_resample", {"w2_floor": floor["w2"]}, seed=seed, dataset=dataset)
+            if floor is not None:
+                study.record("target_resample", {"w2_floor": floor["w2"]}, seed=seed, dataset=dataset)
             schedule, override = schedule_for(dataset, arguments.budget, budget)
             for model_name in models:
                 unit_config = {"budget": budget, "settings": SETTINGS, "model": model_name}
@@ -425,6 +426,8 @@ def main(argv: list[str] | None = None) -> dict:
                     lambda: train_and_evaluate(model_name, dataset, seed, schedule),  # noqa: B023
                     config=unit_config,
                 )
+                if outcome is None:
+                    continue
                 for method, result in outcome["methods"].items():
                     study.record(method, result["metrics"], seed=seed, dataset=dataset)
                     if seed == arguments.seeds[0]:

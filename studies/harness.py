@@ -111,6 +111,7 @@ class Study:
         self._per_seed: dict[tuple, dict] = {}
         self.started = time.perf_counter()
         self.arguments: argparse.Namespace | None = None
+        self.missing_units: list[str] = []
 
     # ------------------------------------------------------------------ command line
     def parser(self) -> argparse.ArgumentParser:
@@ -132,12 +133,17 @@ class Study:
                             help="where generated datasets are kept (default <output-dir>/data)")
         parser.add_argument("--fresh", action="store_true",
                             help="ignore finished units cached by an earlier run of this budget")
+        parser.add_argument("--report-only", action="store_true",
+                            help="compute nothing: write the results of the units already finished (e.g. "
+                                 "while a long run is still going); the table states each row's seeds")
         return parser
 
     def parse(self, argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None):
         """Parse the command line, set torch's thread count, create the output directories."""
         parser = parser or self.parser()
         arguments = parser.parse_args(argv)
+        if arguments.fresh and arguments.report_only:
+            parser.error("--fresh and --report-only exclude each other")
         if arguments.seeds is None:
             arguments.seeds = list(self.default_seeds[arguments.budget])
         if len(set(arguments.seeds)) != len(arguments.seeds):
@@ -185,11 +191,12 @@ class Study:
         return Path(report.directory)
 
     # ------------------------------------------------------------------ units
-    def run_unit(self, key: tuple, compute: Callable[[], dict], config: dict | None = None) -> dict:
+    def run_unit(self, key: tuple, compute: Callable[[], dict], config: dict | None = None) -> dict | None:
         """Return the cached outcome of ``key`` or compute it (a JSON-able dict) and cache it atomically.
 
         ``config`` (the unit's settings) is stored beside the outcome; a cached unit whose settings differ
-        from the current ones is recomputed, so changing a budget never reuses stale numbers.
+        from the current ones is recomputed, so changing a budget never reuses stale numbers.  With
+        ``--report-only`` an unfinished unit is not computed and ``None`` is returned: callers skip it.
         """
         label = "/".join(str(part) for part in key)
         digest = hashlib.sha1(label.encode()).hexdigest()[:10]
@@ -201,6 +208,10 @@ class Study:
             if cached.get("config") == settings:
                 log(f"{label}: cached")
                 return cached["outcome"]
+        if self.arguments.report_only:
+            log(f"{label}: not finished yet, left out (--report-only)")
+            self.missing_units.append(label)
+            return None
         log(f"{label}: running")
         started = time.perf_counter()
         outcome = compute()
@@ -270,6 +281,7 @@ class Study:
             "targets": list(targets),
             "figures": list(figures),
             "reference_label": reference_label,
+            "unfinished_units": list(self.missing_units),
             "results": rows,
         }
         text = json.dumps(data, indent=1, allow_nan=True, default=str)
@@ -333,6 +345,11 @@ def render_markdown(data: dict) -> list[str]:
         f"{data['date_utc']} UTC",
         "",
     ]
+    if data.get("unfinished_units"):
+        lines += [f"> **Partial results** (`--report-only`): {len(data['unfinished_units'])} unit(s) of this "
+                  "budget had not finished when this table was written and are left out; each row's `n` "
+                  "counts the seeds it holds. Unfinished: " + ", ".join(f"`{unit}`" for unit in
+                                                                       data["unfinished_units"]), ""]
     rows = data["results"]
     group_keys = [key for key in GROUP_KEYS if any(key in row for row in rows)]
     slices: dict[tuple, list[dict]] = {}

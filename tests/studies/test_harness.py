@@ -76,3 +76,21 @@ def test_bad_arguments_are_refused(tmp_path):
         study.parse(["--budget", "huge", "--output-dir", str(tmp_path)])
     with pytest.raises(ValueError, match="group keys"):
         study.record("m", {"x": 1.0}, seed=0, colour="red")
+
+
+def test_report_only_writes_finished_units_and_lists_the_rest(tmp_path):
+    study, _ = make_study(tmp_path)
+    study.run_unit(("m", 0), lambda: {"value": 1.0})
+    reporter, _ = make_study(tmp_path, extra=["--report-only"])
+
+    def never():
+        raise AssertionError("--report-only computed a unit")
+
+    assert reporter.run_unit(("m", 0), never)["value"] == 1.0
+    assert reporter.run_unit(("m", 1), never) is None
+    reporter.record("m", {"x": 1.0}, seed=0)
+    data = reporter.finish(config={})
+    assert data["unfinished_units"] == ["m/1"]
+    assert "Partial results" in (tmp_path / "toy_study_smoke.md").read_text()
+    with pytest.raises(SystemExit):
+        Study("toy_study").parse(["--fresh", "--report-only", "--output-dir", str(tmp_path)])
