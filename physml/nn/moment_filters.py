@@ -213,8 +213,31 @@ class MomentFilterBank(nn.Module):
         """Huber-L1 of the free moments (PDE-Net 2.0's moment sparsity, s = 1e-2)."""
         return huber_l1(self.free_moments, scale)
 
-    def forward(self, field: torch.Tensor) -> torch.Tensor:
-        """Derivatives of ``field`` ``(batch, channels, *grid)``: ``(batch, channels, derivative, *grid)``."""
+    def weights(self) -> torch.Tensor:
+        """Filters in physical units (divided by the spacing powers), ``(n_derivatives, q, ...)``."""
+        return self.kernels() / self.scale.view(-1, *([1] * self.ndim))
+
+    def mirrored_first_derivatives(self) -> torch.Tensor:
+        """``-f`` reflected along its axis for every first-derivative filter ``f``, ``(ndim, q, ...)``.
+
+        The mirror image approximates the same derivative to the same order (its moments are those of
+        ``f`` times (−1)^(i+1)); for a filter that learned to lean one way, it leans the other way.
+        PDE-Net 2.0's pseudo-upwind picks between the two.  Axis ``a`` of the result is ∂/∂(dim a).
+        """
+        weights = self.weights()
+        mirrored = []
+        for axis in range(self.ndim):
+            unit = tuple(int(axis == other) for other in range(self.ndim))
+            if unit not in self.derivatives:
+                raise ValueError(
+                    f"the bank has no first derivative along dim {axis}; it holds {self.derivatives}"
+                )
+            mirrored.append(-weights[self.derivatives.index(unit)].flip(axis))
+        return torch.stack(mirrored)
+
+    def apply(self, field: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Correlate every channel of ``field`` ``(batch, channels, *grid)`` with each of ``weights``
+        ``(n, q, ...)`` after padding by the boundaries: ``(batch, channels, n, *grid)``."""
         if field.ndim != 2 + self.ndim:
             raise ValueError(
                 f"field must have shape (batch, channels, *grid) with {self.ndim} grid dims, got "
@@ -222,39 +245,11 @@ class MomentFilterBank(nn.Module):
             )
         batch, channels = field.shape[:2]
         grid = field.shape[2:]
-        weights = (self.kernels() / self.scale.view(-1, *([1] * self.ndim))).to(field.dtype)
         padded = pad(field.reshape(batch * channels, 1, *grid), self.kernel_size // 2, self.boundary)
         convolution = functional.conv2d if self.ndim == 2 else functional.conv1d
-        out = convolution(padded, weights.unsqueeze(1))
-        return out.reshape(batch, channels, len(self.derivatives), *grid)
+        out = convolution(padded, weights.to(field.dtype).unsqueeze(1))
+        return out.reshape(batch, channels, weights.shape[0], *grid)
 
-
-def one_sided_first_derivative(
-    ndim: int, axis: int, direction: int, kernel_size: int = 5, dtype=torch.float64, device=None
-) -> torch.Tensor:
-    """Second-order one-sided stencil of ∂/∂(axis) in a ``kernel_size^ndim`` window (grid units).
-
-    ``direction=+1``: forward (offsets 0, 1, 2), ``-1``: backward (offsets 0, −1, −2); the weights solve
-    the moment conditions M0 = 0, M1 = 1, M2 = 0 on those three points.
-
-    Examples
-    --------
-    >>> one_sided_first_derivative(1, 0, +1).tolist()
-    [0.0, 0.0, -1.5, 2.0, -0.5]
-    """
-    if direction not in (-1, 1):
-        raise ValueError(f"direction must be +1 (forward) or -1 (backward), got {direction!r}")
-    if kernel_size < 5 or kernel_size % 2 == 0:
-        raise ValueError(
-            f"kernel_size must be odd and at least 5 for a three-point one-sided stencil, got {kernel_size}"
-        )
-    offsets = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64) * direction
-    system = torch.stack([offsets**0, offsets, offsets**2 / 2])
-    weights = torch.linalg.solve(system, torch.tensor([0.0, 1.0, 0.0], dtype=torch.float64))
-    kernel = torch.zeros((kernel_size,) * ndim, dtype=torch.float64)
-    centre = kernel_size // 2
-    for weight, offset in zip(weights, offsets, strict=True):
-        index = [centre] * ndim
-        index[axis] = centre + int(offset)
-        kernel[tuple(index)] = weight
-    return kernel.to(dtype=dtype, device=device)
+    def forward(self, field: torch.Tensor) -> torch.Tensor:
+        """Derivatives of ``field`` ``(batch, channels, *grid)``: ``(batch, channels, derivative, *grid)``."""
+        return self.apply(field, self.weights())
