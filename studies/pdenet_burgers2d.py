@@ -118,6 +118,10 @@ def with_noise(states: torch.Tensor, generator) -> torch.Tensor:
 
 
 def coefficient_metrics(terms: dict, viscosity: float) -> dict:
+    if not all(math.isfinite(value) for group in terms.values() for value in group.values()):
+        # A diverged training run: every metric fails (NaN is counted as failed, never averaged).
+        return {"transport_rel_error_max": math.nan, "diffusion_rel_error_max": math.nan,
+                "n_spurious_terms": math.nan, "spurious": ["non-finite coefficients (training diverged)"]}
     transport = [abs(terms[name].get(term, 0.0) + 1.0) for name, group in TRANSPORT.items() for term in group]
     diffusion = [
         abs(terms[name].get(term, 0.0) - viscosity) / viscosity
@@ -321,17 +325,21 @@ def main(argv=None) -> dict:
     spurious = [outcome["n_spurious_terms"] for outcome in outcomes.values()]
 
     def seeds_over(values, bound):
-        return [seed for seed, value in zip(outcomes, values, strict=True) if value > bound]
+        """Seeds outside the bound; a failed (NaN) seed is outside every bound."""
+        return [seed for seed, value in zip(outcomes, values, strict=True) if not value <= bound]
+
+    def worst(values):
+        return math.nan if any(not math.isfinite(value) for value in values) else max(values)
 
     targets = [
         {
             "target": "transport coefficients within 3 % of −1 (every seed)",
-            "met": max(transport) <= 0.03,
-            "measured": f"worst {100 * max(transport):.2f} % (seeds: "
+            "met": not seeds_over(transport, 0.03),
+            "measured": f"worst {100 * worst(transport):.2f} % (seeds: "
             + ", ".join(f"{100 * value:.2f} %" for value in transport)
             + ")",
             "why": ""
-            if max(transport) <= 0.03
+            if not seeds_over(transport, 0.03)
             else f"seeds {seeds_over(transport, 0.03)} exceed 3 %; training ran "
             f"{len(settings['blocks'])} blocks of at most {max(settings['blocks'])} steps with "
             f"{settings['max_iterations']} L-BFGS iterations each (the paper: 16 blocks up to 40 steps, "
@@ -339,21 +347,21 @@ def main(argv=None) -> dict:
         },
         {
             "target": "diffusion coefficients within 10 % of 0.05 (every seed)",
-            "met": max(diffusion) <= 0.10,
-            "measured": f"worst {100 * max(diffusion):.2f} % (seeds: "
+            "met": not seeds_over(diffusion, 0.10),
+            "measured": f"worst {100 * worst(diffusion):.2f} % (seeds: "
             + ", ".join(f"{100 * value:.2f} %" for value in diffusion)
             + ")",
             "why": ""
-            if max(diffusion) <= 0.10
+            if not seeds_over(diffusion, 0.10)
             else f"seeds {seeds_over(diffusion, 0.10)} exceed 10 % with the reduced schedule "
             "(see deviations)",
         },
         {
             "target": "no spurious term above 1e-2 in magnitude",
-            "met": max(spurious) == 0,
+            "met": not seeds_over(spurious, 0),
             "measured": f"{sum(spurious)} spurious terms over {len(spurious)} seeds",
             "why": ""
-            if max(spurious) == 0
+            if not seeds_over(spurious, 0)
             else "; ".join(
                 f"seed {seed}: {', '.join(outcome['spurious'])}"
                 for seed, outcome in outcomes.items()
@@ -399,6 +407,8 @@ def main(argv=None) -> dict:
             for seed, outcome in outcomes.items()
         ],
         "training_seconds": {str(seed): outcome["training_seconds"] for seed, outcome in outcomes.items()},
+        # The harness's wall time counts only this invocation; cached units keep their own compute time.
+        "units_compute_seconds": round(sum(outcome["unit_wall_time_s"] for outcome in outcomes.values()), 1),
     }
     schedule = (
         f"Training schedule: warm-up plus blocks {settings['blocks']} with at most "

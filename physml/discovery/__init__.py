@@ -28,6 +28,15 @@ Example
 1
 """
 
+try:
+    import pysindy as _pysindy
+except ImportError as _error:  # pragma: no cover - depends on the installation
+    raise ImportError("physml.discovery needs pysindy 2.1: pip install 'physml[sindy]'") from _error
+if not str(getattr(_pysindy, "__version__", "2.1")).startswith("2.1"):  # pragma: no cover
+    # 2.x changed the SR3 parameterisation, fit() and the weak form between minor releases.
+    raise ImportError(f"physml.discovery is written for pysindy 2.1.x, found {_pysindy.__version__}: "
+                      f"pip install 'pysindy>=2.1,<2.2'")
+
 from ._adapter import DiscoveryData as DiscoveryData
 from ._adapter import add_noise as add_noise
 from ._adapter import from_dataset as from_dataset

@@ -506,6 +506,11 @@ def _multi_indices(ndim: int, total: int) -> list[tuple[int, ...]]:
 # ============================================================================ training and evaluation
 
 
+#: Loss reported for a trial point whose roll-out diverged, as a multiple of the best loss seen: large
+#: and finite, so the strong-Wolfe line search backs off instead of propagating NaN.
+DIVERGED_LOSS_FACTOR = 1e6
+
+
 @dataclass
 class BlockRecord:
     """One δt-block of :func:`train_pdenet`."""
@@ -517,6 +522,7 @@ class BlockRecord:
     iterations: int
     seconds: float
     filters_trainable: bool
+    rejected_evaluations: int = 0
 
 
 def block_loss(
@@ -559,6 +565,12 @@ def train_pdenet(
     callback: Callable[[BlockRecord], None] | None = None,
 ) -> list[BlockRecord]:
     """Train PDE-Net 2.0 block by block with full-batch L-BFGS on fresh data per block.
+
+    A trial point of the line search whose roll-out diverges (a NaN or infinite loss) is reported to
+    L-BFGS as a large finite loss with zero gradient, so the line search backs off (the official code
+    maps NaN to infinity for scipy's line search likewise); such evaluations are counted in the
+    :class:`BlockRecord`, and a block never ends on non-finite parameters (the best point seen is
+    restored).
 
     Parameters
     ----------
@@ -626,6 +638,25 @@ def train_pdenet(
                 f"sample_block({block}, {steps}) must return {steps + 1} frames, got {observations.shape[0]}"
             )
         parameters = [parameter for parameter in model.parameters() if parameter.requires_grad]
+        snapshot = [parameter.detach().clone() for parameter in parameters]
+        best = {"loss": math.inf, "values": snapshot, "rejected": 0}
+
+        def closure(observations=observations, regular=regular, parameters=parameters, best=best):
+            for parameter in parameters:
+                parameter.grad = None
+            total, _ = block_loss(
+                model, observations, sparsity=sparsity, moment_sparsity=moment_sparsity, regularise=regular
+            )
+            if not bool(torch.isfinite(total)):
+                best["rejected"] += 1
+                return torch.tensor(DIVERGED_LOSS_FACTOR * max(1.0, best["loss"]), dtype=total.dtype)
+            value = float(total.detach())
+            if value < best["loss"]:
+                best["loss"] = value
+                best["values"] = [parameter.detach().clone() for parameter in parameters]
+            total.backward()
+            return total
+
         optimizer = torch.optim.LBFGS(
             parameters,
             lr=1.0,
@@ -635,29 +666,23 @@ def train_pdenet(
             tolerance_grad=1e-10,
             tolerance_change=1e-14,
         )
-
-        def closure(optimizer=optimizer, observations=observations, regular=regular):
-            optimizer.zero_grad()
-            total, _ = block_loss(
-                model, observations, sparsity=sparsity, moment_sparsity=moment_sparsity, regularise=regular
-            )
-            total.backward()
-            return total
-
         optimizer.step(closure)
+        iterations = int(optimizer.state[parameters[0]].get("n_iter", 0))
         with torch.no_grad():
             total, data = block_loss(
                 model, observations, sparsity=sparsity, moment_sparsity=moment_sparsity, regularise=regular
             )
-        state = optimizer.state[parameters[0]]
+            if not bool(torch.isfinite(total)) or (best["rejected"] and float(total) > best["loss"]):
+                # Never end a block on a diverged point: go back to the best parameters seen.
+                for parameter, value in zip(parameters, best["values"], strict=True):
+                    parameter.copy_(value)
+                total, data = block_loss(
+                    model, observations, sparsity=sparsity, moment_sparsity=moment_sparsity,
+                    regularise=regular,
+                )
+        seconds = time.perf_counter() - started
         record = BlockRecord(
-            block,
-            steps,
-            float(total),
-            float(data),
-            int(state.get("n_iter", 0)),
-            time.perf_counter() - started,
-            regular,
+            block, steps, float(total), float(data), iterations, seconds, regular, best["rejected"]
         )
         records.append(record)
         if callback is not None:

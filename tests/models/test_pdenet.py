@@ -223,3 +223,32 @@ def test_bad_input_is_refused():
         train_pdenet(model, lambda block, steps: None, [1], max_iterations=0)
     with pytest.raises(ValueError, match=r"sample_block\(0, 1\) must return 2 frames, got 3"):
         train_pdenet(model, lambda block, steps: torch.zeros(3, 1, 2, 32, 32, dtype=torch.float64), [1])
+
+
+def test_a_diverging_line_search_trial_is_rejected_not_propagated():
+    """If the loss turns non-finite at a trial point, the line search backs off instead of carrying NaN
+    into the parameters and every later block."""
+    model = burgers_model(hidden_layers=2)
+    state = smooth_velocity()
+    observations = burgers_model(viscosity=0.08, hidden_layers=2)(state, steps=1).detach()
+    calls = {"count": 0}
+    original = model.rate
+
+    def flaky_rate(field):
+        calls["count"] += 1
+        rate = original(field)
+        return rate * math.nan if calls["count"] == 4 else rate  # one poisoned evaluation
+
+    model.rate = flaky_rate
+    records = train_pdenet(
+        model,
+        lambda block, steps: observations,
+        [1],
+        warmup=False,
+        max_iterations=6,
+        sparsity=0.0,
+        moment_sparsity=0.0,
+    )
+    assert records[0].rejected_evaluations == 1
+    assert math.isfinite(records[0].loss) and records[0].iterations > 1
+    assert all(bool(torch.isfinite(parameter).all()) for parameter in model.parameters())
