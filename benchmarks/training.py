@@ -588,28 +588,31 @@ def environment_major(batch: torch.Tensor) -> torch.Tensor:
     return batch.permute(0, 1, 3, 2).reshape(environments * size, channels, steps).contiguous()
 
 
-def workload_leads(parameters: dict, repeats: int, data_root: Path) -> dict:
+def multi_environment_workload(key: str, model_name: str, build, official_class, official_label: str,
+                               parameters: dict, repeats: int, data_root: Path) -> dict:
+    """LEADS and CoDA alike: check the first iteration's losses, then time physml, the official loop and
+    the vectorised floor at each restart probability."""
     train = load_split(data_root, parameters["dataset"])
     times = train.times.to(torch.float32)
-    model, trainer, batch = build_leads(train, parameters, 0.0)
-    official = OfficialLeadsLoop(model, environment_major(batch), times, parameters, 0.0)
-    classical = OfficialLeadsLoop(model, environment_major(batch), times, parameters, 0.0,
-                                  integrate=classical_rk4_odeint)
+    model, trainer, batch = build(train, parameters, 0.0)
+    official = official_class(model, environment_major(batch), times, parameters, 0.0)
+    classical = official_class(model, environment_major(batch), times, parameters, 0.0,
+                               integrate=classical_rk4_odeint)
     physml_losses = trainer.step(batch)
     check = compare_losses(physml_losses, official.step(), classical.step())
-    log(f"[leads_lv] first iteration: {check}")
+    log(f"[{key}] first iteration: {check}")
     sections = []
     for probability in parameters["restart_probabilities"]:
-        model, trainer, batch = build_leads(train, parameters, probability)
-        official = OfficialLeadsLoop(model, environment_major(batch), times, parameters, probability)
-        floor_model, _, _ = build_leads(train, parameters, probability)
+        model, trainer, batch = build(train, parameters, probability)
+        official = official_class(model, environment_major(batch), times, parameters, probability)
+        floor_model, _, _ = build(train, parameters, probability)
         floor = VectorisedFloorLoop(floor_model, batch, times, parameters, probability)
         iterations = parameters["iterations"]
         variants = [
-            Variant("physml", "physml Trainer.step (Leads, vectorised)", "physml",
+            Variant("physml", f"physml Trainer.step ({model_name}, vectorised)", "physml",
                     iterations_runner(lambda trainer=trainer, batch=batch: trainer.step(batch), iterations),
                     role="physml"),
-            Variant("official", "official loop (per-environment torchdiffeq)", "official re-implementation",
+            Variant("official", official_label, "official re-implementation",
                     iterations_runner(official.step, iterations), counterpart="physml"),
             Variant("vectorised_floor", "physml's vectorised field + penalty in a bare RK4 loop (floor)",
                     "hand-written", iterations_runner(floor.step, iterations), role="context",
@@ -617,9 +620,15 @@ def workload_leads(parameters: dict, repeats: int, data_root: Path) -> dict:
         ]
         if not parameters.get("floors", True):
             variants = [variant for variant in variants if variant.role != "context"]
-        timings = time_variants(f"leads_lv eps={probability}", variants, repeats)
+        timings = time_variants(f"{key} eps={probability}", variants, repeats)
         sections.append({"restart_probability": probability, "rows": per_iteration_rows(variants, timings)})
     return {"description": parameters["description"], "check": check, "sections": sections}
+
+
+def workload_leads(parameters: dict, repeats: int, data_root: Path) -> dict:
+    return multi_environment_workload("leads_lv", "Leads", build_leads, OfficialLeadsLoop,
+                                      "official loop (per-environment torchdiffeq)", parameters, repeats,
+                                      data_root)
 
 
 # ============================================================================ CoDA
@@ -744,37 +753,9 @@ def build_coda(train, parameters: dict, restart_probability: float):
 
 
 def workload_coda(parameters: dict, repeats: int, data_root: Path) -> dict:
-    train = load_split(data_root, parameters["dataset"])
-    times = train.times.to(torch.float32)
-    model, trainer, batch = build_coda(train, parameters, 0.0)
-    official = OfficialCodaLoop(model, environment_major(batch), times, parameters, 0.0)
-    classical = OfficialCodaLoop(model, environment_major(batch), times, parameters, 0.0,
-                                 integrate=classical_rk4_odeint)
-    physml_losses = trainer.step(batch)
-    check = compare_losses(physml_losses, official.step(), classical.step())
-    log(f"[coda_lv] first iteration: {check}")
-    sections = []
-    for probability in parameters["restart_probabilities"]:
-        model, trainer, batch = build_coda(train, parameters, probability)
-        official = OfficialCodaLoop(model, environment_major(batch), times, parameters, probability)
-        floor_model, _, _ = build_coda(train, parameters, probability)
-        floor = VectorisedFloorLoop(floor_model, batch, times, parameters, probability)
-        iterations = parameters["iterations"]
-        variants = [
-            Variant("physml", "physml Trainer.step (Coda, vectorised)", "physml",
-                    iterations_runner(lambda trainer=trainer, batch=batch: trainer.step(batch), iterations),
-                    role="physml"),
-            Variant("official", "official loop (ghost network + torchdiffeq)", "official re-implementation",
-                    iterations_runner(official.step, iterations), counterpart="physml"),
-            Variant("vectorised_floor", "physml's vectorised field + penalty in a bare RK4 loop (floor)",
-                    "hand-written", iterations_runner(floor.step, iterations), role="context",
-                    counterpart="physml"),
-        ]
-        if not parameters.get("floors", True):
-            variants = [variant for variant in variants if variant.role != "context"]
-        timings = time_variants(f"coda_lv eps={probability}", variants, repeats)
-        sections.append({"restart_probability": probability, "rows": per_iteration_rows(variants, timings)})
-    return {"description": parameters["description"], "check": check, "sections": sections}
+    return multi_environment_workload("coda_lv", "Coda", build_coda, OfficialCodaLoop,
+                                      "official loop (ghost network + torchdiffeq)", parameters, repeats,
+                                      data_root)
 
 
 # ============================================================================ report
