@@ -112,6 +112,7 @@ class Study:
         self.started = time.perf_counter()
         self.arguments: argparse.Namespace | None = None
         self.missing_units: list[str] = []
+        self.units_seconds = 0.0
 
     # ------------------------------------------------------------------ command line
     def parser(self) -> argparse.ArgumentParser:
@@ -207,6 +208,7 @@ class Study:
             cached = json.loads(path.read_text())
             if cached.get("config") == settings:
                 log(f"{label}: cached")
+                self.units_seconds += float(cached["outcome"].get("unit_wall_time_s", 0.0))
                 return cached["outcome"]
         if self.arguments.report_only:
             log(f"{label}: not finished yet, left out (--report-only)")
@@ -217,6 +219,7 @@ class Study:
         outcome = compute()
         elapsed = time.perf_counter() - started
         outcome = {**outcome, "unit_wall_time_s": elapsed}
+        self.units_seconds += elapsed
         atomic_write_text(path, json.dumps({"key": list(map(str, key)), "config": settings,
                                             "outcome": outcome}, allow_nan=True) + "\n")
         log(f"{label}: done in {elapsed:.1f} s")
@@ -271,10 +274,16 @@ class Study:
             "budget": arguments.budget,
             "seeds": arguments.seeds,
             "wall_time_s": time.perf_counter() - self.started,
+            # Summed over every unit in the table, whichever run computed it: the cost of the whole budget
+            # even when it was resumed from the cache across several runs.
+            "units_compute_seconds": self.units_seconds,
             "machine": machine_description(arguments.threads),
             "git_sha": git_revision(),
             "date_utc": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            "command": " ".join([f"python studies/{self.name}.py", *self.argv]),
+            # The command that reproduces the table: --report-only only re-renders it from the cache.
+            "command": " ".join([f"python studies/{self.name}.py",
+                                 *(part for part in self.argv if part != "--report-only")]),
+            "report_only": bool(arguments.report_only),
             "config": config,
             "deviations": list(deviations),
             "notes": list(notes),
@@ -339,7 +348,10 @@ def render_markdown(data: dict) -> list[str]:
         f"Generated from `{data['study']}.json` by `studies/harness.py`; do not edit by hand.",
         "",
         f"- command: `{data['command']}`",
-        f"- seeds: {data['seeds']}; wall time {data['wall_time_s'] / 60:.1f} min",
+        f"- seeds: {data['seeds']}; compute time {data.get('units_compute_seconds', 0.0) / 60:.1f} min "
+        f"summed over the table's units (across resumed runs); this run's wall time "
+        f"{data['wall_time_s'] / 60:.1f} min" + (" (re-rendered from the unit cache with `--report-only`)"
+                                                  if data.get("report_only") else ""),
         f"- machine: {machine['cpu_model']}, {machine['usable_cores']} usable cores, torch "
         f"{machine.get('torch')}, {machine['torch_threads']} thread(s); git {data['git_sha'][:10]}; "
         f"{data['date_utc']} UTC",

@@ -313,8 +313,6 @@ def main(argv=None) -> dict:
                          "error of an ETDRK4 simulation of the identified equation over forecast_frames "
                          "frames",
         "identified_first_seed": identified,
-        # The harness's wall time counts only this invocation; cached units keep their own compute time.
-        "units_compute_seconds": round(sum(outcome["unit_wall_time_s"] for outcome in outcomes.values()), 1),
     }
     deviations = [
         "Data are physml's own simulations of the same equations and grids (pseudo-spectral ETDRK4, or "

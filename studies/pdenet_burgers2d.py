@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from physml.data import load_spec  # noqa: E402
-from physml.models.pdenet import PAPER_BLOCKS, PDENet2, prediction_error, train_pdenet  # noqa: E402
+from physml.models import PAPER_BLOCKS, PDENet2, prediction_error, train_pdenet  # noqa: E402
 from physml.systems import get_system  # noqa: E402
 from studies.harness import Study, format_value, log, markdown_table  # noqa: E402
 
@@ -407,8 +407,6 @@ def main(argv=None) -> dict:
             for seed, outcome in outcomes.items()
         ],
         "training_seconds": {str(seed): outcome["training_seconds"] for seed, outcome in outcomes.items()},
-        # The harness's wall time counts only this invocation; cached units keep their own compute time.
-        "units_compute_seconds": round(sum(outcome["unit_wall_time_s"] for outcome in outcomes.values()), 1),
     }
     schedule = (
         f"Training schedule: warm-up plus blocks {settings['blocks']} with at most "

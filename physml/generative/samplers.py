@@ -73,24 +73,28 @@ class ReverseTimeSDE(nn.Module):
         super().__init__()
         self.score_function = score_function
         self.sde = sde
-        self._last_diffusion = (None, None)
+        # [time object, drift coefficient c(t), g(t), g(t)^2]; mutated in place because assigning an
+        # attribute of an nn.Module goes through Module.__setattr__, a visible cost at 1 000 steps.
+        self._cache = [None, None, None, None]
 
-    def _diffusion(self, t, y) -> torch.Tensor:
-        # Solvers call f and g with the same time object in a step: compute g(t) once for both (with a
-        # cheap score, the schedule arithmetic on 0-dim tensors is a visible share of a step).
-        last_time, last_value = self._last_diffusion
-        if last_time is t and last_value.dtype == y.dtype:
-            return last_value
-        value = self.sde.diffusion(torch.as_tensor(t, dtype=y.dtype, device=y.device))
-        self._last_diffusion = (t, value)
-        return value
+    def _coefficients(self, t, y) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        # Solvers call f and g with the same time object in a step: the schedule arithmetic on 0-dim
+        # tensors runs once per step for both (with a cheap score it is a visible share of a step).
+        cache = self._cache
+        if cache[0] is t and cache[2].dtype == y.dtype:
+            return cache[1], cache[2], cache[3]
+        time = torch.as_tensor(t, dtype=y.dtype, device=y.device)
+        diffusion = self.sde.diffusion(time)
+        cache[:] = [t, self.sde.drift_coefficient(time), diffusion, diffusion.square()]
+        return cache[1], cache[2], cache[3]
 
     def f(self, t, y):
-        return torch.addcmul(self.sde.drift(t, y), self._diffusion(t, y).square(), self.score_function(t, y),
-                             value=-1.0)
+        # f(x, t) = c(t) x for every DiffusionSDE (its drift is defined that way).
+        coefficient, _, diffusion_squared = self._coefficients(t, y)
+        return torch.addcmul(coefficient * y, diffusion_squared, self.score_function(t, y), value=-1.0)
 
     def g(self, t, y):
-        return self._diffusion(t, y).expand_as(y)
+        return self._coefficients(t, y)[1].expand_as(y)
 
 
 def _setup(score_function, sde, prior_samples, epsilon, steps, times):

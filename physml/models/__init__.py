@@ -13,6 +13,11 @@ from .coda import CODA_REGULARIZATIONS as CODA_REGULARIZATIONS
 from .coda import Coda as Coda
 from .leads import Leads as Leads
 from .neural_ode import NeuralODE as NeuralODE
+from .pdenet import PAPER_BLOCKS as PAPER_BLOCKS
+from .pdenet import PDENet2 as PDENet2
+from .pdenet import SymNet as SymNet
+from .pdenet import prediction_error as prediction_error
+from .pdenet import train_pdenet as train_pdenet
 
 __all__ = ["NeuralODE", "Aphynity", "Scaled", "ScaledSigmoid", "AUGMENTATION_NORMS", "Leads", "Coda",
-           "CODA_REGULARIZATIONS"]
+           "CODA_REGULARIZATIONS", "PDENet2", "SymNet", "train_pdenet", "prediction_error", "PAPER_BLOCKS"]

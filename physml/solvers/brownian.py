@@ -244,7 +244,7 @@ class BrownianPath:
         if direction == 1:
             return self._increments[first:last]
         if direction == -1:
-            return -self._increments[last:first].flip(0)
+            return self._increments[last:first].flip(0).neg_()  # flip copies; negate that copy in place
         fine_steps, segment_of_step, forward = self._fine_steps_of_segments(indices)
         summed = self._segment_sum(
             self._select(self._increments, fine_steps), segment_of_step, len(indices) - 1

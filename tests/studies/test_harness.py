@@ -94,3 +94,22 @@ def test_report_only_writes_finished_units_and_lists_the_rest(tmp_path):
     assert "Partial results" in (tmp_path / "toy_study_smoke.md").read_text()
     with pytest.raises(SystemExit):
         Study("toy_study").parse(["--fresh", "--report-only", "--output-dir", str(tmp_path)])
+
+
+def test_compute_time_sums_units_across_resumed_runs(tmp_path):
+    import time
+
+    def slow():
+        time.sleep(0.05)
+        return {"value": 1}
+
+    first, _ = make_study(tmp_path)
+    first.run_unit(("m", 0), slow)
+    resumed, _ = make_study(tmp_path)
+    resumed.run_unit(("m", 0), slow)  # cached: costs nothing now, but its compute time still counts
+    resumed.run_unit(("m", 1), slow)
+    resumed.record("m", {"x": 1.0}, seed=0)
+    data = resumed.finish(config={})
+    # Only one 0.05 s unit ran in this invocation; the cached one adds the first run's 0.05 s.
+    assert data["units_compute_seconds"] >= 0.1
+    assert "compute time" in (tmp_path / "toy_study_smoke.md").read_text()
