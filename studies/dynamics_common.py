@@ -130,8 +130,10 @@ def fit(study: Study, key: tuple, model, train: TrajectorySet, validation: Traje
     result = fit_trajectories(model, train, validation, config, checkpoint_path=path,
                               resume=not study.arguments.fresh)
     last = result.history[-1] if result.history else {}
-    log(f"{'/'.join(map(str, key))} {phase}: {result.iterations} iterations, best validation MSE "
-        f"{result.best_validation_mse:.3e} at epoch {result.best_epoch}, {result.elapsed_s:.0f} s")
+    selection = (f"best validation MSE {result.best_validation_mse:.3e} at epoch {result.best_epoch}"
+                 if validation is not None else "no validation split, last state kept")
+    log(f"{'/'.join(map(str, key))} {phase}: {result.iterations} iterations, {selection}, "
+        f"{result.elapsed_s:.0f} s")
     return {f"{phase}_iterations": result.iterations, f"{phase}_best_epoch": result.best_epoch,
             f"{phase}_best_validation_mse": _finite(result.best_validation_mse),
             f"{phase}_time_s": result.elapsed_s, f"{phase}_stopped": result.stopped,
