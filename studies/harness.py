@@ -394,6 +394,9 @@ def render_markdown(data: dict) -> list[str]:
         lines += markdown_table(headers, body) + [""]
     if data.get("targets"):
         lines += ["## Targets", ""]
+        if data["budget"] != "cpu":
+            lines += [f"The targets are set for the committed `cpu` budget; at the `{data['budget']}` budget "
+                      "they are evaluated for orientation only.", ""]
         lines += markdown_table(
             ["target", "measured", "result"],
             [[target["target"], target["measured"], "met" if target["met"] else "**missed**"]
