@@ -30,7 +30,6 @@ import gc
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -44,16 +43,15 @@ REPOSITORY_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPOSITORY_ROOT))
 
 import numpy as np  # noqa: E402
-import scipy  # noqa: E402
 import torch  # noqa: E402
+import torchdiffeq  # noqa: E402  (physml dependencies)
+import torchsde  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 
 import physml  # noqa: E402
+from physml import provenance  # noqa: E402
 from physml.provenance import atomic_write_text as atomic_write  # noqa: E402
-from physml.provenance import cpu_model, git_revision  # noqa: E402
-
-import torchdiffeq  # noqa: E402  (physml dependencies)
-import torchsde  # noqa: E402
+from physml.provenance import git_revision  # noqa: E402
 
 # torchode is needed only by this script's own workloads: the other benchmarks import the shared helpers
 # below without it.
@@ -1286,30 +1284,9 @@ def evaluate_targets(workloads: dict) -> list[dict]:
 
 
 def machine_description(threads: int) -> dict:
-    """Hardware, software versions and thread settings of this run."""
-    try:
-        usable_cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        usable_cores = os.cpu_count()
-    return {
-        "cpu_model": cpu_model(),
-        "logical_cores": os.cpu_count(),
-        "usable_cores": usable_cores,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchdiffeq": torchdiffeq.__version__,
-        "torchsde": torchsde.__version__,
-        "torchode": None if torchode is None else torchode.__version__,
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "physml": physml.__version__,
-        "physml_path": str(Path(physml.__file__).resolve().parent),
-        "torch_threads": torch.get_num_threads(),
-        "threads_requested": threads,
-        "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"),
-        "load_average_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    """Hardware, software versions (with the three peer solvers) and thread settings of this run."""
+    return {**provenance.machine_description(threads, packages=("torchdiffeq", "torchsde", "torchode")),
+            "physml_path": str(Path(physml.__file__).resolve().parent)}
 
 
 # ============================================================================ report

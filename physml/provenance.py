@@ -108,17 +108,25 @@ def machine_description(threads: int, packages: tuple[str, ...] = ()) -> dict:
     }
 
 
-def atomic_write_text(path: Path | str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and ``os.replace``.
+def atomic_write(path: Path | str, write, *, binary: bool = False) -> Path:
+    """Call ``write(handle)`` on a temporary file in ``path``'s directory, then ``os.replace`` it into place.
 
-    A crash or Ctrl-C mid-write leaves the previous file intact, never a truncated one.
+    A crash or Ctrl-C mid-write leaves the previous file intact, never a truncated one.  Returns the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = atomic_write(tempfile.mkdtemp() + "/note.txt", lambda handle: handle.write("done"))
+    >>> path.read_text()
+    'done'
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        handle = os.fdopen(descriptor, "wb") if binary else os.fdopen(descriptor, "w", encoding="utf-8")
+        with handle:
+            write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -126,3 +134,9 @@ def atomic_write_text(path: Path | str, text: str) -> None:
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    return path
+
+
+def atomic_write_text(path: Path | str, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda handle: handle.write(text))

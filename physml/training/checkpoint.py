@@ -6,10 +6,11 @@ A crash or interrupt during a write leaves the previous checkpoint intact, never
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
+
+from ..provenance import atomic_write
 
 __all__ = ["CHECKPOINT_FORMAT", "load_checkpoint", "save_checkpoint"]
 
@@ -27,20 +28,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     >>> load_checkpoint(path)["epoch"]
     3
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            torch.save({"format": CHECKPOINT_FORMAT, **state}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-    return path
+    return atomic_write(path, lambda handle: torch.save({"format": CHECKPOINT_FORMAT, **state}, handle),
+                        binary=True)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
