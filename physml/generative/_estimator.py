@@ -164,6 +164,30 @@ class NetworkEstimator:
             raise NotFittedError(f"{type(self).__name__} has no network yet: call fit() or pass network=")
         return self.network_
 
+    def _event_shape(self) -> tuple[int, ...]:
+        """Shape of one sample: from the data seen by :meth:`fit`, else the network's ``dim``."""
+        if self.event_shape_ is not None:
+            return self.event_shape_
+        dim = getattr(self.network_, "dim", None)
+        if dim is None:
+            raise NotFittedError(
+                "cannot infer the sample shape: call fit() or give the network a 'dim' attribute"
+            )
+        return (int(dim),)
+
+    def _flow_log_prob(self, velocity, x, base_log_prob, *, trace, generator, method, rtol, atol,
+                       return_stats):
+        """Log-density of ``x`` under the flow ``velocity`` from base (t = 0) to data (t = 1)."""
+        from .likelihood import ode_log_likelihood
+
+        with torch.no_grad():
+            log_prob, stats = ode_log_likelihood(
+                velocity, x, data_time=1.0, base_time=0.0, base_log_prob=base_log_prob, trace=trace,
+                generator=generator, method=method or self.method, rtol=rtol or self.rtol,
+                atol=atol or self.atol,
+            )  # fmt: skip
+        return (log_prob, stats) if return_stats else log_prob
+
     def _prepare_network(self, example: torch.Tensor, generator, num_classes=None):
         """Build the default MLP on first use (2-D data only); move the network to the data, in train mode."""
         if self.network_ is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import torch
 
-from ._estimator import BatchSource, NetworkEstimator, NotFittedError, parameter_like, training_generator
+from ._estimator import BatchSource, NetworkEstimator, parameter_like, training_generator
 from ._validation import (
     check_choice,
     check_positive_float,
@@ -29,7 +29,6 @@ from ._validation import (
 from .likelihood import (
     TRACE_ESTIMATORS,
     AugmentedDynamics,
-    ode_log_likelihood,
     rademacher_probe,
     standard_normal_log_prob,
 )
@@ -233,16 +232,6 @@ class ContinuousNormalizingFlow(NetworkEstimator):
 
         return self._train_network(compute_loss)
 
-    def _event_shape(self):
-        if self.event_shape_ is not None:
-            return self.event_shape_
-        dim = getattr(self.network_, "dim", None)
-        if dim is None:
-            raise NotFittedError(
-                "cannot infer the sample shape: call fit() or give the network a 'dim' attribute"
-            )
-        return (int(dim),)
-
     def sample(
         self,
         n: int,
@@ -298,18 +287,6 @@ class ContinuousNormalizingFlow(NetworkEstimator):
         """Log-density at ``x`` (exact or Hutchinson divergence; see :func:`ode_log_likelihood`)."""
         network = self._require_network()
         x = check_samples(x, name="x")
-        with torch.no_grad():
-            log_prob, stats = ode_log_likelihood(
-                network,
-                x,
-                data_time=1.0,
-                base_time=0.0,
-                base_log_prob=standard_normal_log_prob,
-                trace=trace,
-                generator=generator,
-                method=method or self.method,
-                rtol=rtol or self.rtol,
-                atol=atol or self.atol,
-            )
-        return (log_prob, stats) if return_stats else log_prob
+        return self._flow_log_prob(network, x, standard_normal_log_prob, trace=trace, generator=generator,
+                                   method=method, rtol=rtol, atol=atol, return_stats=return_stats)
 

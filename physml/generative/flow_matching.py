@@ -25,7 +25,6 @@ import torch
 from ._estimator import (
     BatchSource,
     NetworkEstimator,
-    NotFittedError,
     drop_conditions,
     expand_condition,
     parameter_like,
@@ -41,7 +40,7 @@ from ._validation import (
     check_samples,
     resolve_generator,
 )
-from .likelihood import TRACE_ESTIMATORS, ode_log_likelihood, standard_normal_log_prob
+from .likelihood import TRACE_ESTIMATORS, standard_normal_log_prob
 from .networks import call_network, guided_network_output
 from .optimal_transport import entropic_transport_plan, exact_transport_plan, sample_from_plan
 from .results import CountingField, SamplingResult
@@ -377,16 +376,6 @@ class FlowMatchingModel(NetworkEstimator):
         samples = self.source(count, generator=generator)
         return check_samples(samples, name="source(n)").to(dtype=dtype, device=device)
 
-    def _event_shape(self) -> tuple[int, ...]:
-        if self.event_shape_ is not None:
-            return self.event_shape_
-        dim = getattr(self.network_, "dim", None)
-        if dim is None:
-            raise NotFittedError(
-                "cannot infer the sample shape: call fit() or give the network a 'dim' attribute"
-            )
-        return (int(dim),)
-
     # ------------------------------------------------------------------ training
 
     def fit(self, data, labels=None, *, generator=None) -> FlowMatchingModel:
@@ -551,18 +540,6 @@ class FlowMatchingModel(NetworkEstimator):
         check_choice(trace, TRACE_ESTIMATORS, name="trace")
         base_log_prob = self._base_log_prob()
         velocity = self._bound_velocity(condition, 0.0, x.shape[0], x.device)
-        with torch.no_grad():
-            log_prob, stats = ode_log_likelihood(
-                velocity,
-                x,
-                data_time=1.0,
-                base_time=0.0,
-                base_log_prob=base_log_prob,
-                trace=trace,
-                generator=generator,
-                method=method or self.method,
-                rtol=rtol or self.rtol,
-                atol=atol or self.atol,
-            )
-        return (log_prob, stats) if return_stats else log_prob
+        return self._flow_log_prob(velocity, x, base_log_prob, trace=trace, generator=generator,
+                                   method=method, rtol=rtol, atol=atol, return_stats=return_stats)
 

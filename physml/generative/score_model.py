@@ -7,7 +7,6 @@ import torch
 from ._estimator import (
     BatchSource,
     NetworkEstimator,
-    NotFittedError,
     drop_conditions,
     expand_condition,
     parameter_like,
@@ -277,16 +276,6 @@ class ScoreBasedModel(NetworkEstimator):
                 f"{name} reaches t = {lowest:g}, below the model's training window [epsilon, 1] with "
                 f"epsilon = {self.epsilon:g}; the network was never trained there"
             )
-
-    def _event_shape(self) -> tuple[int, ...]:
-        if self.event_shape_ is not None:
-            return self.event_shape_
-        dim = getattr(self.network_, "dim", None)
-        if dim is None:
-            raise NotFittedError(
-                "cannot infer the sample shape: call fit() or give the network a 'dim' attribute"
-            )
-        return (int(dim),)
 
     def log_prob(
         self,
