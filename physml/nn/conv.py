@@ -9,8 +9,7 @@ from torch import nn
 
 from .activations import make_activation
 from .initialization import initialize_
-from .mlp import _scale, _scaled_plan, check_positive_int, uninitialized
-from .stacked import child_parameters, stacked_plan
+from .mlp import ScaledSequential, check_positive_int, uninitialized
 
 __all__ = ["PADDING_MODES", "ConvNet2d"]
 
@@ -18,7 +17,7 @@ __all__ = ["PADDING_MODES", "ConvNet2d"]
 PADDING_MODES = ("circular", "zeros", "reflect", "replicate")
 
 
-class ConvNet2d(nn.Module):
+class ConvNet2d(ScaledSequential):
     """A stack of same-size 2-D convolutions with activations (and optional batch norm) between them.
 
     Parameters
@@ -79,14 +78,3 @@ class ConvNet2d(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.output_scale = float(output_scale)
         initialize_(self, initialization, gain=gain, generator=generator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _scale(self.layers(x), self.output_scale)
-
-    def plan_stacked(self, parameters):
-        """Batched evaluation of stacked copies: one grouped convolution per layer."""
-        layers = stacked_plan(self.layers, child_parameters(parameters, "layers"))
-        return _scaled_plan(layers, self.output_scale)
-
-    def extra_repr(self) -> str:
-        return f"output_scale={self.output_scale:g}" if self.output_scale != 1.0 else ""

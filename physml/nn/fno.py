@@ -19,7 +19,7 @@ from torch import nn
 
 from .activations import make_activation
 from .initialization import initialize_
-from .mlp import _scale, check_positive_int, uninitialized
+from .mlp import check_positive_int, uninitialized
 from .stacked import child_parameters, stacked_plan
 
 __all__ = ["FNO2d", "SpectralConv2d"]
@@ -205,4 +205,5 @@ class FNO2d(nn.Module):
                 h = apply(f"activations.{index}", self.activations[index], h)
         h = apply("head_activation", self.head_activation, apply("head", self.head, h))
         h = apply("projection", self.projection, h)
-        return _scale(h.movedim(-1, -3), self.output_scale)
+        h = h.movedim(-1, -3)
+        return h if self.output_scale == 1.0 else h * self.output_scale

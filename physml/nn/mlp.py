@@ -31,7 +31,30 @@ def check_positive_int(value, name: str) -> int:
     return value
 
 
-class MLP(nn.Module):
+class ScaledSequential(nn.Module):
+    """``output_scale * layers(x)``, evaluated alone or as stacked copies (the shared tail of the networks).
+
+    Subclasses build ``self.layers`` (an ``nn.Sequential``) and set ``self.output_scale``.
+    """
+
+    layers: nn.Sequential
+    output_scale: float
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        output = self.layers(x)
+        return output if self.output_scale == 1.0 else output * self.output_scale
+
+    def plan_stacked(self, parameters):
+        """Batched evaluation of stacked copies (see :func:`physml.nn.stacked.stacked_plan`)."""
+        plan = stacked_plan(self.layers, child_parameters(parameters, "layers"))
+        scale = self.output_scale
+        return plan if scale == 1.0 else (lambda x: plan(x) * scale)
+
+    def extra_repr(self) -> str:
+        return f"output_scale={self.output_scale:g}" if self.output_scale != 1.0 else ""
+
+
+class MLP(ScaledSequential):
     """Fully connected network acting on the last dimension, with an optional output scale.
 
     Parameters
@@ -84,22 +107,3 @@ class MLP(nn.Module):
         self.output_scale = float(output_scale)
         self.in_features, self.out_features = in_features, out_features
         initialize_(self, initialization, gain=gain, generator=generator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _scale(self.layers(x), self.output_scale)
-
-    def plan_stacked(self, parameters):
-        """Batched evaluation of stacked copies (see :func:`physml.nn.stacked.stacked_plan`)."""
-        layers = stacked_plan(self.layers, child_parameters(parameters, "layers"))
-        return _scaled_plan(layers, self.output_scale)
-
-    def extra_repr(self) -> str:
-        return f"output_scale={self.output_scale:g}" if self.output_scale != 1.0 else ""
-
-
-def _scale(value: torch.Tensor, scale: float) -> torch.Tensor:
-    return value if scale == 1.0 else value * scale
-
-
-def _scaled_plan(plan, scale: float):
-    return plan if scale == 1.0 else (lambda x: plan(x) * scale)
