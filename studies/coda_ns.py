@@ -7,9 +7,10 @@ restarts ε = 0.99 · 0.99^(i/15). Adaptation: new contexts with θ_c and W froz
 Methods ``one_per_env``, ``leads`` (fine-tuned on the new environments), ``coda_l2``, ``coda_l1``; metrics
 ``indomain_mse`` and ``adapt_mse``.
 
-GPU-sized (≈ 140 h for the official schedule on one core): ``smoke``/``mini``/``cpu`` run the dataset's
-16 × 16 ``mini`` scale (dt = 0.01, 1-unit spin-up, 4 frames) with 6 × 6 modes (12 do not fit a 16-point
-grid); ``paper`` is a GPU job, documented, not run.
+GPU-sized (≈ 140 h for the official schedule on one core): ``smoke``/``mini`` run the dataset's 16 × 16
+``mini`` scale (dt = 0.01, 1-unit spin-up, 4 frames), ``cpu`` its 16 × 16 ``cpu`` scale (5-unit spin-up,
+10 frames, 2 training trajectories per environment), both with 6 × 6 modes (12 do not fit a 16-point grid);
+``paper`` is a GPU job, documented, not run.
 
 Run ``python studies/coda_ns.py --budget smoke|mini|cpu|paper [--seeds ...] [--threads N]``.
 """
@@ -31,7 +32,7 @@ BUDGETS = {
               "width": 4, "head": 8, "frames": 3},
     "mini": {"scale": "mini", "epochs": 150, "validate_every": 10, "adaptation_epochs": 100, "modes": 6,
              "width": 10, "head": 128, "restart_decay_every": 1, "adaptation_restart_decay_every": 1},
-    "cpu": {"scale": "mini", "epochs": 600, "validate_every": 20, "adaptation_epochs": 300, "modes": 6,
+    "cpu": {"scale": "cpu", "epochs": 600, "validate_every": 20, "adaptation_epochs": 300, "modes": 6,
             "width": 10, "head": 128, "restart_decay_every": 2, "adaptation_restart_decay_every": 2},
     "paper": {"scale": "paper", "epochs": 120_000, "validate_every": 15, "adaptation_epochs": 120_000,
               "modes": 12, "width": 10, "head": 128},
@@ -53,9 +54,11 @@ def main(argv=None):
         leads_penalty={"penalty_weight": 1 / 1e5, "lipschitz_weight": 1e-4}, coda_penalty=CODA_PENALTY,
         paper={}, dtype=torch.float32, variables=["vorticity"],
         deviations=[
-            "Reduced problem below the paper budget: 16 × 16 grid, dt = 0.01, 1-unit spin-up, 4 frames, "
-            "1 training trajectory per environment, 6 × 6 modes (the paper: 32 × 32, dt = 1e-3, 30-unit "
-            "spin-up, 10 frames, 16 trajectories, 12 × 12 modes).",
+            "Reduced problem below the paper budget: 16 × 16 grid, dt = 0.01, 6 × 6 modes (the paper: "
+            "32 × 32, dt = 1e-3, 28.5-unit spin-up, 16 training / 32 test trajectories per environment, "
+            "12 × 12 modes); the mini scale has a 1-unit spin-up, 4 frames and 1 trajectory per split and "
+            "environment, the cpu scale a 5-unit spin-up, 10 frames, 2 training / 1 validation / 4 test "
+            "trajectories per environment and 1 / 4 on the adaptation environments.",
             "Restart decay every 1–2 iterations below the paper budget (the paper: every 15).",
         ],
         notes=["The CoDA paper's Table 2 numbers could not be retrieved (reference notes §3.4, §7)."],

@@ -8,8 +8,9 @@ restarts ε = 0.99 · 0.99^(i/10).
 Methods ``one_for_all``, ``one_per_env``, ``leads_no_min``, ``leads``; metric ``test_mse`` (and log10).
 
 GPU-sized (the data alone take ≈ 13 CPU-minutes at 32 × 32; ≈ 160 h for the official schedule):
-``smoke``/``mini``/``cpu`` run the dataset's 16 × 16 ``mini`` scale (dt = 0.01, 1-unit spin-up, 1 training
-trajectory per environment); ``paper`` is a GPU job, documented, not run.
+``smoke``/``mini`` run the dataset's 16 × 16 ``mini`` scale (dt = 0.01, 1-unit spin-up, 1 training
+trajectory per environment), ``cpu`` its 16 × 16 ``cpu`` scale (5-unit spin-up, 2 training trajectories per
+environment); ``paper`` is a GPU job, documented, not run.
 
 Run ``python studies/leads_ns.py --budget smoke|mini|cpu|paper [--seeds ...] [--threads N]``.
 """
@@ -31,7 +32,7 @@ BUDGETS = {
               "frames": 4},
     "mini": {"scale": "mini", "epochs": 150, "validate_every": 10, "modes": 6, "width": 10, "head": 128,
              "restart_decay_every": 1},
-    "cpu": {"scale": "mini", "epochs": 600, "validate_every": 20, "modes": 6, "width": 10, "head": 128,
+    "cpu": {"scale": "cpu", "epochs": 600, "validate_every": 20, "modes": 6, "width": 10, "head": 128,
             "restart_decay_every": 2},
     "paper": {"scale": "paper", "epochs": 120_000, "validate_every": 50, "modes": 6, "width": 10, "head": 128,
               "batch_size": 2},
@@ -53,9 +54,12 @@ def main(argv=None):
         restart={"initial": 0.99, "decay": 0.99, "every": 10}, paper=PAPER, dtype=torch.float32,
         variables=["vorticity"],
         deviations=[
-            "Reduced problem below the paper budget: 16 × 16 grid, solver dt = 0.01 and a 1-unit spin-up "
-            "(the paper: 32 × 32, dt = 1e-3, 30-unit spin-up), 1 training trajectory per environment (the "
-            "paper: 8); the paper value beside it is for the full problem and is not comparable.",
+            "Reduced problem below the paper budget: 16 × 16 grid and solver dt = 0.01 (the paper: "
+            "32 × 32, dt = 1e-3, 28.5-unit spin-up, 8 training / 32 test trajectories per environment); the "
+            "mini scale has a 1-unit spin-up and 1 trajectory per split and environment, the cpu scale a "
+            "5-unit spin-up "
+            "and 2 training / 1 validation / 4 test trajectories per environment. The paper value beside it "
+            "is for the full problem and is not comparable.",
             "Restart probability decays every 1–2 iterations below the paper budget (the paper: every 10).",
             "The paper's baseline rows (Table 1) could not be retrieved; only the LEADS row (README) is "
             "filled.",
