@@ -462,14 +462,39 @@ class NavierStokes2D(System):
         ``warm_up="default"`` uses the constructor's (LEADS: 28.5 time units under f0, ν = 1e-3, with
         the ``simulate`` scheme and time step: about 28,500 steps for the whole batch at once).  Only
         ``generator`` supplies randomness.  Shape ``(n, 1, ny, nx)``, dtype and device of the parameters.
+        Equal to ``spin_up(draw_initial_conditions(n, generator))``.
+        """
+        return self.spin_up(self.draw_initial_conditions(n, generator), warm_up=warm_up)
+
+    def draw_initial_conditions(self, n, generator):
+        """The random part of :meth:`sample_initial_conditions`: fields ``(n, 1, ny, nx)`` before spin-up.
+
+        Dataset generation draws each sample from its own seed with this, then spins the whole shard up
+        in one batched :meth:`spin_up` (the spin-up is deterministic and dominates the cost).
         """
         check_count(n)
+        fields = gaussian_random_field(n, generator, self.random_field_alpha, self.random_field_tau,
+                                       self.grid, dtype=self.viscosity.dtype, device=self.viscosity.device)
+        return fields.unsqueeze(1)
+
+    def spin_up(self, fields, *, warm_up: WarmUp | None | str = "default"):
+        """Integrate states ``(n, 1, ny, nx)`` through ``warm_up`` (deterministic; all samples at once).
+
+        Examples
+        --------
+        >>> import torch
+        >>> system = NavierStokes2D(grid_size=16, time_step=0.01, warm_up=WarmUp(0.5, "f0", 1e-3))
+        >>> raw = system.draw_initial_conditions(3, torch.Generator().manual_seed(0))
+        >>> system.spin_up(raw).shape
+        torch.Size([3, 1, 16, 16])
+        """
         warm_up = self.warm_up if isinstance(warm_up, str) and warm_up == "default" else warm_up
         if warm_up is not None and not isinstance(warm_up, WarmUp):
             raise TypeError(f"warm_up must be a WarmUp, None or 'default', got {warm_up!r}")
-        fields = gaussian_random_field(n, generator, self.random_field_alpha, self.random_field_tau,
-                                       self.grid, dtype=self.viscosity.dtype, device=self.viscosity.device)
-        fields = fields.unsqueeze(1)
+        expected = (1, *self.grid.shape)
+        if not isinstance(fields, torch.Tensor) or fields.ndim != 4 or tuple(fields.shape[1:]) != expected:
+            raise ValueError(f"fields must have shape (n, {', '.join(map(str, expected))}), "
+                             f"got {tuple(getattr(fields, 'shape', ()))}")
         if warm_up is None or warm_up.duration == 0:
             return fields
         forcing = self._forcing_field(warm_up.forcing, fields.dtype, fields.device)[0]

@@ -380,12 +380,21 @@ def _initial_states(spec: DatasetSpec, system, shard: Shard):
     keys, seeds, states = [], [], []
     realisation_names = _realisation_buffers(system)
     realisations: dict[str, list] = {name: [] for name in realisation_names}
+    # A system that splits its sampler into a random draw and a deterministic spin-up (Navier-Stokes) has
+    # each sample drawn from its own seed and the whole shard spun up in one batch: the same states,
+    # a fraction of the cost of one spin-up per sample.
+    batched_spin_up = (spec.initial_condition is None and not realisation_names
+                       and callable(getattr(system, "draw_initial_conditions", None))
+                       and callable(getattr(system, "spin_up", None)))
     for index in range(shard.start, shard.stop):
         key, seed = sample_seed(spec, shard.split, shard.environment, index)
         keys.append(key)
         seeds.append(seed)
         if spec.initial_condition is not None:
             states.append(getattr(system, spec.initial_condition)())
+            continue
+        if batched_spin_up:
+            states.append(system.draw_initial_conditions(1, torch.Generator().manual_seed(seed)))
             continue
         states.append(system.sample_initial_conditions(1, torch.Generator().manual_seed(seed)))
         for name in realisation_names:
@@ -402,6 +411,8 @@ def _initial_states(spec: DatasetSpec, system, shard: Shard):
                 f"with leading sizes {[tuple(row.shape[:1]) for row in rows]}; expected one row per sample"
             )
         setattr(system, name, torch.cat(rows))
+    if batched_spin_up:
+        return keys, seeds, system.spin_up(torch.cat(states))
     return keys, seeds, torch.cat(states)
 
 
