@@ -7,7 +7,7 @@ restarts ε = 0.99 · 0.99^(i/10).
 
 Methods ``one_for_all``, ``one_per_env``, ``leads_no_min``, ``leads``; metric ``test_mse`` (and log10).
 
-GPU-sized (the data alone take ≈ 13 CPU-minutes at 32 × 32; ≈ 160 h for the official schedule):
+GPU-sized (the data take 3 CPU-minutes at 32 × 32, the official training schedule ≈ 160 h):
 ``smoke``/``mini`` run the dataset's 16 × 16 ``mini`` scale (dt = 0.01, 1-unit spin-up, 1 training
 trajectory per environment), ``cpu`` its 16 × 16 ``cpu`` scale (5-unit spin-up, 2 training trajectories per
 environment); ``paper`` is a GPU job, documented, not run.
