@@ -372,8 +372,11 @@ def run_leads(study: Study, *, splits: Mapping[str, TrajectorySet],
         for method, build in builders.items():
             outcome = train_unit(study, (method, seed), build, train, validation, config(method, seed),
                                  {"test": test}, settings=settings)
+            # The validation-selected epoch shows whether a schedule ended while the model still improved.
             study.record(method, {"test_mse": outcome["test_mse"],
-                                  "log10_test_mse": outcome["test_log10_mse"]}, seed=seed)
+                                  "log10_test_mse": outcome["test_log10_mse"],
+                                  "best_epoch": math.nan if outcome["fit_best_epoch"] is None
+                                  else outcome["fit_best_epoch"]}, seed=seed)
             if seed == study.arguments.seeds[0]:
                 examples[method] = outcome.get("figure")
     return examples
