@@ -6,6 +6,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._validation import check_labels, check_samples, resolve_generator
+from .likelihood import ode_log_likelihood
 
 
 class BatchSource:
@@ -178,8 +179,6 @@ class NetworkEstimator:
     def _flow_log_prob(self, velocity, x, base_log_prob, *, trace, generator, method, rtol, atol,
                        return_stats):
         """Log-density of ``x`` under the flow ``velocity`` from base (t = 0) to data (t = 1)."""
-        from .likelihood import ode_log_likelihood
-
         with torch.no_grad():
             log_prob, stats = ode_log_likelihood(
                 velocity, x, data_time=1.0, base_time=0.0, base_log_prob=base_log_prob, trace=trace,
