@@ -68,19 +68,41 @@ def augmentation(budget, generator):
 
 def targets(data, budget):
     group = {"physics": "incomplete"}
-    errors = {name: mean_of(data, "aphynity", f"param_rel_error_{name}", **group) for name in ("a", "b")}
-    mse = {method: mean_of(data, method, "test_mse", **group) for method in ("aphynity", "neural_ode",
-                                                                             "physics_only")}
+
+    def mean(method, metric):
+        return mean_of(data, method, metric, **group)
+
+    errors = {name: mean("aphynity", f"param_rel_error_{name}") for name in ("a", "b")}
+    optimum = {name: mean("min_norm_optimum", f"param_rel_error_{name}") for name in ("a", "b")}
+    mse = {method: mean(method, "test_mse") for method in ("aphynity", "neural_ode", "physics_only")}
     within = all(value < 0.10 for value in errors.values())
+    optimum_within = all(value < 0.10 for value in optimum.values())
     beats = mse["aphynity"] < mse["neural_ode"] and mse["aphynity"] < mse["physics_only"]
+    if within:
+        identification = "diffusion identified beside the learned reaction"
+    elif optimum_within:
+        identification = (f"the objective's optimum is within 10 % (min_norm_optimum: a {optimum['a']:.1%}, "
+                          f"b {optimum['b']:.1%}): the reduced schedule has not reached it")
+    else:
+        identification = (
+            f"not identifiable by ‖F_a‖ minimisation on these data: the solution of APHYNITY's constrained "
+            f"problem with a perfect F_a (min_norm_optimum, the limit the adaptive λ approaches) is itself "
+            f"off by a {optimum['a']:.0%}, b {optimum['b']:.0%} — at dx = 2/16 the missing reaction terms "
+            "have a component along Δu, Δv, so the minimum-norm decomposition is not the true one; a longer "
+            "schedule converges towards it, not towards the truth")
+    weight = mean("aphynity", "final_trajectory_weight")
+    kept, needed = mean("aphynity", "augmentation_norm"), mean("min_norm_optimum", "augmentation_norm")
+    fit_reason = (
+        "prior + augmentation" if beats else
+        f"λ ends at {weight:.3f} (τ₂ = 1e-3 raises it by 1e-3 · L_traj per batch), so ‖F_a‖² weighs as much "
+        f"as the fit for the whole reduced schedule: F_a keeps ‖F_a‖² = {kept:.1e} on the test states where "
+        f"the missing reaction needs {needed:.2f}; "
+        f"with λ₀ = 100 (row aphynity_lambda100) test_mse is {mean('aphynity_lambda100', 'test_mse'):.2e}")
     return [
         target("aphynity (incomplete, reduced 16×16 grid): a and b each within 10 %", within,
-               ", ".join(f"{name} {value:.3f}" for name, value in errors.items()),
-               "diffusion identified beside the learned reaction" if within else
-               "not identified within the reduced schedule (F_a absorbs part of the diffusion)"),
+               ", ".join(f"{name} {value:.3f}" for name, value in errors.items()), identification),
         target("aphynity (incomplete) test_mse below neural_ode and physics_only", beats,
-               ", ".join(f"{method} {value:.3e}" for method, value in mse.items()),
-               "prior + augmentation" if beats else "see the per-seed values; reduced schedule"),
+               ", ".join(f"{method} {value:.3e}" for method, value in mse.items()), fit_reason),
     ]
 
 
@@ -101,7 +123,13 @@ def main(argv=None):
         notes=["true_physics has a residual error: the data come from an adaptive solve, the model from one "
                "RK4 step per frame (the paper's mismatch, reference notes §1.5)."],
         field=True, paper_schedule="batch 64 on 1600 trajectories at 32 × 32, 50 000 epochs cap",
-        targets=targets, argv=argv)
+        targets=targets, argv=argv,
+        variants={"aphynity_lambda100": {
+            "physics": ("incomplete",), "trajectory_weight": 100.0,
+            "note": "APHYNITY with λ₀ = 100 instead of the paper's 1 (an ablation, incomplete physics only, "
+                    "used by no target): over the reduced schedule the adaptive rule raises λ by only "
+                    "τ₂ · L_traj per batch, so at λ₀ = 1 the ‖F_a‖² term weighs as much as the fit for the "
+                    "whole run; this row shows the fit-dominated side of that trade-off."}})
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ The scripts stay declarative: budgets, model builders, the paper's values and th
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -154,7 +155,7 @@ def train_unit(study: Study, key: tuple, build: Callable[[], torch.nn.Module], t
 
     def compute() -> dict:
         torch.manual_seed(int(key[-1]) if isinstance(key[-1], int) else 0)
-        model = build()
+        model = build().to(study.device)  # data follow the model in training and evaluation
         outcome = {}
         if config is not None:
             outcome.update(fit(study, key, model, train, validation, config, settings))
@@ -254,13 +255,16 @@ def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
                  prior: Callable[[str, bool], torch.nn.Module],
                  augmentation: Callable[[torch.Generator], torch.nn.Module],
                  true_parameters: Mapping[str, float], augmentation_norm: str, solver: dict,
-                 config: Callable[[str, int], TrainingConfig], settings: dict) -> dict:
+                 config: Callable[..., TrainingConfig], settings: dict,
+                 variants: Mapping[str, dict] | None = None) -> dict:
     """Every APHYNITY method for every seed and physics group; records rows, returns figure examples.
 
     ``prior(physics, true)`` builds the physical model of a group (``true=True``: the true parameter values,
-    nothing learnable); ``config(method, seed)`` the training settings of a method. ``neural_ode`` has no
-    physics: it is trained once per seed and recorded in every group.
+    nothing learnable); ``config(method, seed, **overrides)`` the training settings of a method.
+    ``neural_ode`` has no physics: it is trained once per seed and recorded in every group. ``variants``
+    maps extra APHYNITY rows (ablations) to ``{"physics": groups, "note": text, **TrainingConfig overrides}``.
     """
+    variants = dict(variants or {})
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     evaluations = {"test": test}
     examples: dict[str, dict] = {}
@@ -275,6 +279,9 @@ def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
                 metrics[name] = value
         if "augmentation_norm" in outcome:
             metrics["augmentation_norm"] = outcome["augmentation_norm"]
+        if "fit_final_trajectory_weight" in outcome and method.startswith("aphynity"):
+            # λ after the adaptive rule: how much the fit outweighs ‖F_a‖² at the end
+            metrics["final_trajectory_weight"] = outcome["fit_final_trajectory_weight"]
         study.record(method, metrics, seed=seed, physics=physics)
         if seed == study.arguments.seeds[0]:
             label = method if method == "neural_ode" else f"{method} ({physics})"
@@ -288,8 +295,23 @@ def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
             with torch.no_grad():
                 states = test.states.reshape(-1, *test.states.shape[2:])  # (trajectories, time, *state)
                 values["augmentation_norm"] = float(model.augmentation_magnitude(
-                    states.to(next(model.parameters()).dtype)))
+                    states.to(next(model.parameters()))))
         return values
+
+    # The data's own vector field: the complete prior at the true parameters.
+    truth = prior("complete", True)
+    train_states = train.states.reshape(-1, *train.states.shape[2:])  # (trajectories, time, *state)
+
+    def min_norm_optimum(physics):
+        model = Aphynity(prior(physics, False), None, augmentation_norm=augmentation_norm, **solver)
+        model.minimum_norm_fit(truth, train_states.to(next(model.parameters()).dtype))
+        return model
+
+    def missing_physics(model) -> dict:
+        states = test.states.reshape(-1, *test.states.shape[2:]).to(next(model.parameters()).dtype)
+        on_cpu = copy.deepcopy(model).cpu()  # beside the (cpu) true field, wherever the model trains
+        return {**identified(model),
+                "augmentation_norm": float(on_cpu.missing_physics_magnitude(truth, states))}
 
     for seed in study.arguments.seeds:
         def neural_ode(seed=seed):
@@ -304,19 +326,26 @@ def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
                 "physics_only": lambda physics=physics: Aphynity(prior(physics, False), None, **solver),
                 "true_physics": lambda physics=physics: Aphynity(prior(physics, True), None,
                                                                  identified_parameters=(), **solver),
+                "min_norm_optimum": lambda physics=physics: min_norm_optimum(physics),
                 "aphynity": lambda physics=physics, seed=seed: Aphynity(
                     prior(physics, False), augmentation(seeded_generator(seed)),
                     augmentation_norm=augmentation_norm, **solver),
             }
+            for name, variant in variants.items():
+                if physics in variant["physics"]:
+                    builders[name] = builders["aphynity"]
             for method, build in builders.items():
-                if method == "true_physics" and seed != study.arguments.seeds[0]:
-                    # Nothing is trained or drawn: every seed would give the same number.
+                if method in ("true_physics", "min_norm_optimum"):
+                    # Nothing is trained or drawn: every seed gives the first seed's number.
                     first = study.arguments.seeds[0]
-                    outcome_true = train_unit(study, (method, physics, first), build, train, validation, None,
-                                              evaluations, settings=settings)
-                    record(method, outcome_true, seed, physics)
+                    after = missing_physics if method == "min_norm_optimum" else None
+                    outcome_fixed = train_unit(study, (method, physics, first), build, train, validation,
+                                               None, evaluations, settings=settings, after=after)
+                    record(method, outcome_fixed, seed, physics)
                     continue
-                training = None if method == "true_physics" else config(method, seed)
+                overrides = {key: value for key, value in variants.get(method, {}).items()
+                             if key not in ("physics", "note")}
+                training = config("aphynity" if method in variants else method, seed, **overrides)
                 outcome = train_unit(study, (method, physics, seed), build, train, validation, training,
                                      evaluations, settings=settings, after=identified)
                 record(method, outcome, seed, physics)
@@ -424,7 +453,7 @@ def run_coda(study: Study, *, splits: Mapping[str, TrajectorySet],
                 torch.manual_seed(seed)
                 if method == "one_per_env":
                     adapted = leads_builders(network, n_new, seed + 10_000, solver=solver,
-                                             **leads_penalty)["one_per_env"]()
+                                             **leads_penalty)["one_per_env"]().to(study.device)
                 elif method == "leads":
                     adapted = model.adapt(n_new, generator=seeded_generator(seed, 2))
                 else:
@@ -506,7 +535,7 @@ def leads_main(*, name: str, description: str, dataset: str, budgets: dict, netw
                targets=None, dtype=torch.float64, variables=None, argv=None) -> dict:
     """The command-line study of a LEADS benchmark (``network(budget, generator)`` builds f, g_e, ...)."""
     study = Study(name, description=description)
-    arguments = study.parse(argv)
+    arguments = study.parse(argv, study.parser(device=True))
     budget = budgets[arguments.budget]
     splits = first_frames(load_splits(study, dataset, budget["scale"], dtype=dtype, variables=variables),
                           budget.get("frames"))
@@ -542,7 +571,7 @@ def coda_main(*, name: str, description: str, dataset: str, budgets: dict, netwo
               paper_schedule: str, targets=None, dtype=torch.float64, variables=None, argv=None) -> dict:
     """The command-line study of a CoDA benchmark: in-domain training, then adaptation to new environments."""
     study = Study(name, description=description)
-    arguments = study.parse(argv)
+    arguments = study.parse(argv, study.parser(device=True))
     budget = budgets[arguments.budget]
     splits = load_splits(study, dataset, budget["scale"], dtype=dtype,
                          splits=("train", "validation", "test", "adaptation_train", "adaptation_test"),
@@ -600,18 +629,29 @@ def coda_adaptation_target(data: dict, budget: str) -> list[dict]:
                    "the reduced schedule leaves θ_c / W under-trained (see the in-domain MSE)")]
 
 
+MIN_NORM_NOTE = (
+    "min_norm_optimum (not in the paper) is the prior with θ_p minimising ‖F − F_p(θ_p)‖² over the training "
+    "states, F being the data's true vector field (`Aphynity.minimum_norm_fit`): the solution of APHYNITY's "
+    "constrained problem (trajectories fitted exactly, ‖F_a‖ minimal) when F_a can represent anything, which "
+    "the adaptive λ rule approaches as λ grows; at a finite λ a trained model can land elsewhere. Its "
+    "parameter error says whether the constrained problem identifies the parameters on these states at all; "
+    "its augmentation_norm is the ‖F_a‖² a perfect F_a needs on the test states; its test_mse is the prior "
+    "alone at those values.")
+
+
 def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, prior, augmentation,
                   true_parameters: dict, initial_parameters: dict, augmentation_norm: str, solver: dict,
                   learning_rate: float, inner_steps: int, trajectory_weight_increment: float, paper: dict,
                   deviations: list[str], notes: list[str], field: bool, paper_schedule: str, targets=None,
-                  dtype=torch.float64, physics_groups=("incomplete", "complete"), argv=None) -> dict:
+                  dtype=torch.float64, physics_groups=("incomplete", "complete"), variants=None,
+                  argv=None) -> dict:
     """The command-line study of an APHYNITY benchmark.
 
     ``prior(budget, physics, true)`` and ``augmentation(budget, generator)`` build F_p and F_a; a budget
     holds ``scale``, ``epochs``, ``validate_every``, ``batch_size`` and ``physical_lr`` (θ_p's Adam rate).
     """
     study = Study(name, description=description)
-    arguments = study.parse(argv)
+    arguments = study.parse(argv, study.parser(device=True))
     budget = budgets[arguments.budget]
     splits = first_frames(load_splits(study, dataset, budget["scale"], dtype=dtype), budget.get("frames"))
     if "window" in budget:  # one long trajectory cut into overlapping windows (the wave data set)
@@ -621,12 +661,12 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
                   .windows(budget["window"], budget.get("window_stride", 1))
                   for split, data in splits.items()}
 
-    def config(method: str, seed: int) -> TrainingConfig:
+    def config(method: str, seed: int, **overrides) -> TrainingConfig:
         learning_rates = {} if method == "neural_ode" else {"physical_model": budget["physical_lr"]}
         increment = trajectory_weight_increment if method == "aphynity" else 0.0
         return training_config(budget, seed, batch_size=budget.get("batch_size"), learning_rate=learning_rate,
                                learning_rates=learning_rates, inner_steps=inner_steps,
-                               trajectory_weight_increment=increment)
+                               trajectory_weight_increment=increment, **overrides)
 
     settings = {"budget": budget, "solver": solver, "learning_rate": learning_rate,
                 "inner_steps": inner_steps, "trajectory_weight": 1.0,
@@ -636,7 +676,7 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
                             prior=lambda physics, true: prior(budget, physics, true),
                             augmentation=lambda generator: augmentation(budget, generator),
                             true_parameters=true_parameters, augmentation_norm=augmentation_norm,
-                            solver=solver, config=config, settings=settings)
+                            solver=solver, config=config, settings=settings, variants=variants)
     measured = targets(current_means(study), arguments.budget) if targets else []
     sizes = {split: list(data.states.shape[:2]) for split, data in splits.items()}
     lr_deviation = (
@@ -658,5 +698,6 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
             "true_physics is each group's physical model at the true parameter values (incomplete: without "
             "the missing terms); nothing is trained, so every seed gives the same value (std 0).",
         ],
-        notes=notes + [APHYNITY_PAPER_NOTE],
+        notes=notes + [APHYNITY_PAPER_NOTE, MIN_NORM_NOTE]
+        + [f"{name}: {variant['note']}" for name, variant in (variants or {}).items()],
         targets=measured)

@@ -89,6 +89,21 @@ def summarize(values: Iterable[float]) -> dict:
     return {"mean": statistics.fmean(finite), "std": std, "n": len(finite), "n_failed": failed}
 
 
+def checked_device(parser: argparse.ArgumentParser, name: str) -> torch.device:
+    """``--device`` as a torch.device; an unknown or unavailable device stops with a message naming it."""
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        parser.error(f"--device must name a torch device such as cpu, cuda or cuda:1, got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error(f"--device {name} asked for CUDA, but torch.cuda.is_available() is False here")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        parser.error(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type not in ("cpu", "cuda"):
+        parser.error(f"--device must be cpu or cuda[:index], got {name!r}")
+    return device
+
+
 class Study:
     """Command line, unit cache and results writer of one study script.
 
@@ -112,10 +127,12 @@ class Study:
         self.started = time.perf_counter()
         self.arguments: argparse.Namespace | None = None
         self.missing_units: list[str] = []
+        self.device = torch.device("cpu")  # --device, for studies whose parser offers it
         self.units_seconds = 0.0
 
     # ------------------------------------------------------------------ command line
-    def parser(self) -> argparse.ArgumentParser:
+    def parser(self, device: bool = False) -> argparse.ArgumentParser:
+        """The study's command line; ``device=True`` adds ``--device`` for studies that move their models."""
         parser = argparse.ArgumentParser(
             prog=f"studies/{self.name}.py",
             description=self.description,
@@ -137,6 +154,10 @@ class Study:
         parser.add_argument("--report-only", action="store_true",
                             help="compute nothing: write the results of the units already finished (e.g. "
                                  "while a long run is still going); the table states each row's seeds")
+        if device:
+            parser.add_argument("--device", default="cpu",
+                                help="torch device the models train on, e.g. cuda or cuda:1 (default cpu); "
+                                     "the paper budgets are GPU jobs")
         return parser
 
     def parse(self, argv: list[str] | None = None, parser: argparse.ArgumentParser | None = None):
@@ -151,11 +172,15 @@ class Study:
             parser.error(f"--seeds must be distinct, got {arguments.seeds}")
         if arguments.data_dir is None:
             arguments.data_dir = arguments.output_dir / "data"
+        self.device = torch.device("cpu")
+        if getattr(arguments, "device", None) is not None:
+            self.device = checked_device(parser, arguments.device)
         torch.set_num_threads(arguments.threads)
         arguments.output_dir.mkdir(parents=True, exist_ok=True)
         self.arguments = arguments
         self.argv = sys.argv[1:] if argv is None else list(argv)
-        log(f"{self.name}: budget {arguments.budget}, seeds {arguments.seeds}, threads {arguments.threads}")
+        log(f"{self.name}: budget {arguments.budget}, seeds {arguments.seeds}, threads {arguments.threads}"
+            + ("" if self.device.type == "cpu" else f", device {self.device}"))
         return arguments
 
     # ------------------------------------------------------------------ paths

@@ -9,7 +9,8 @@ the paper).  The λ rule lives in the training loop (``trajectory_weight`` and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -31,6 +32,15 @@ def _available_parameters(physical_model: nn.Module) -> list[str]:
         return [spec.name for spec in specs]
     names = [name for name, _ in physical_model.named_parameters(recurse=False)]
     return names + [name for name, _ in physical_model.named_buffers(recurse=False)]
+
+
+def _squared_magnitude(values: torch.Tensor, states: torch.Tensor, norm: str | None) -> torch.Tensor:
+    """Mean over samples (and grid points) of ``|values|²`` over the state axis (``"l2_normalized"``: per
+    ``|state|²``)."""
+    squared = values.norm(dim=1) ** 2
+    if norm == "l2_normalized":
+        squared = squared / (states.norm(dim=1) + _NORM_EPSILON) ** 2
+    return squared.mean()
 
 
 def _floating_dtypes(module: nn.Module | None) -> set[torch.dtype]:
@@ -205,10 +215,7 @@ class Aphynity(NeuralODE):
         flat = states.reshape(-1, *states.shape[2:])
         if self.augmentation is None:
             return flat.new_zeros(())
-        squared = self.augmentation(flat).norm(dim=1) ** 2
-        if self.augmentation_norm == "l2_normalized":
-            squared = squared / (flat.norm(dim=1) + _NORM_EPSILON) ** 2
-        return squared.mean()
+        return _squared_magnitude(self.augmentation(flat), flat, self.augmentation_norm)
 
     def penalty(self, states: torch.Tensor) -> torch.Tensor | None:
         if self.augmentation is None or self.augmentation_norm is None:
@@ -219,3 +226,104 @@ class Aphynity(NeuralODE):
         """Current values of the identified physical parameters (detached copies), by name."""
         return {name: getattr(self.physical_model, name).detach().clone()
                 for name in self.identified_parameters}
+
+    def missing_physics_magnitude(self, field: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                                  states: torch.Tensor) -> torch.Tensor:
+        """‖field − F_p‖² on observed states ``(batch, time, *state)``: the ‖F_a‖² a perfect F_a would need.
+
+        Measured with this model's ``augmentation_norm`` (``"l2"`` when it has none), at t = 0.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from simulators.pendulum import DampedPendulum
+        >>> model = Aphynity(DampedPendulum(alpha=0.0), None)
+        >>> states = torch.randn(4, 10, 2, dtype=torch.float64)
+        >>> float(model.missing_physics_magnitude(DampedPendulum(alpha=0.0), states))
+        0.0
+        """
+        if self.physical_model is None:
+            raise ValueError("missing_physics_magnitude needs a physical_model; this Aphynity has none")
+        flat = states.reshape(-1, *states.shape[2:])
+        time = flat.new_zeros(())
+        with torch.no_grad():
+            return _squared_magnitude(field(time, flat) - self.physical_model(time, flat), flat,
+                                      self.augmentation_norm or "l2")
+
+    def minimum_norm_fit(self, field: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+                         states: torch.Tensor, *, max_iterations: int = 200) -> dict:
+        """Set θ_p to the minimiser of ‖field − F_p‖² over ``states``: APHYNITY's optimum for a perfect F_a.
+
+        With an F_a able to represent anything, the constrained problem "min ‖F_a‖ such that the
+        trajectories fit" has F_a = F − F_p on the data, so its θ_p minimises ‖F − F_p(θ_p)‖² there (the
+        projection of the true vector field F on the prior).  This θ_p is the true one only if the missing
+        physics has no component along the prior's parameter directions on these states; comparing it with
+        the true values tells whether the parameters are identifiable by APHYNITY's objective at all,
+        independently of any training schedule.  The norm is this model's ``augmentation_norm`` (``"l2"``
+        when it has none); the fit runs L-BFGS in float64 on a copy and writes the result back through each
+        parameter's parametrisation, so constrained parameters stay in their range.
+
+        Parameters
+        ----------
+        field : callable
+            The true vector field ``field(t, y)`` (e.g. the simulator that made the data, at its true
+            parameters); evaluated once, at t = 0 (autonomous systems).
+        states : torch.Tensor
+            Observed states ``(batch, time, *state)``, as for :meth:`augmentation_magnitude`.
+        max_iterations : int
+            L-BFGS iterations.
+
+        Returns
+        -------
+        dict
+            ``residual`` (the minimal ‖F − F_p‖², what F_a must still carry) and ``initial_residual``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from simulators.pendulum import DampedPendulum
+        >>> prior = DampedPendulum(alpha=0.0, omega0_squared=0.2, learnable=["omega0_squared"])
+        >>> model = Aphynity(prior, None)
+        >>> states = torch.randn(4, 10, 2, dtype=torch.float64)
+        >>> fit = model.minimum_norm_fit(DampedPendulum(alpha=0.0, omega0_squared=1.5), states)
+        >>> round(model.physical_parameters()["omega0_squared"].item(), 6), fit["residual"] < 1e-12
+        (1.5, True)
+        """
+        if self.physical_model is None:
+            raise ValueError("minimum_norm_fit needs a physical_model; this Aphynity has none")
+        if not isinstance(states, torch.Tensor) or states.ndim < 3:
+            raise ValueError(f"states must be a tensor (batch, time, *state), got "
+                             f"{getattr(states, 'shape', type(states).__name__)}")
+        if not (isinstance(max_iterations, int) and max_iterations > 0):
+            raise ValueError(f"max_iterations must be a positive int, got {max_iterations!r}")
+        norm = self.augmentation_norm or "l2"
+        work = copy.deepcopy(self.physical_model).to(torch.float64)
+        flat = states.reshape(-1, *states.shape[2:]).to(torch.float64)
+        time = flat.new_zeros(())
+        # A module field (a simulator in float32, say) is evaluated in float64 too, on a copy.
+        evaluator = copy.deepcopy(field).to(torch.float64) if isinstance(field, nn.Module) else field
+        with torch.no_grad():
+            target = evaluator(time, flat).to(torch.float64)
+        parameters = [parameter for parameter in work.parameters() if parameter.requires_grad]
+        if not parameters:
+            raise ValueError("the physical model has no learnable parameters to fit")
+
+        def residual() -> torch.Tensor:
+            return _squared_magnitude(target - work(time, flat), flat, norm)
+
+        with torch.no_grad():
+            initial = float(residual())
+        optimizer = torch.optim.LBFGS(parameters, lr=1.0, max_iter=max_iterations, tolerance_grad=1e-12,
+                                      tolerance_change=1e-15, history_size=20, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimizer.zero_grad()
+            loss = residual()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        with torch.no_grad():
+            final = float(residual())
+        self.physical_model.load_state_dict(work.state_dict())
+        return {"residual": final, "initial_residual": initial}

@@ -185,6 +185,9 @@ class Leads(NeuralODE):
         are kept.
         """
         shared = copy.deepcopy(self.shared).requires_grad_(False)
-        return Leads(shared, self.environment_factory, n_environments, penalty_weight=self.penalty_weight,
-                     lipschitz_weight=self.lipschitz_weight, power_iterations=self.power_iterations,
-                     generator=generator, **self._solver)
+        adapted = Leads(shared, self.environment_factory, n_environments, penalty_weight=self.penalty_weight,
+                        lipschitz_weight=self.lipschitz_weight, power_iterations=self.power_iterations,
+                        generator=generator, **self._solver)
+        # The factory builds on its own device; the new g_e belong beside f.
+        device = next(iter(shared.parameters()), torch.empty(0)).device
+        return adapted.to(device)

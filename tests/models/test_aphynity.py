@@ -135,3 +135,60 @@ def test_bad_priors_are_named():
         Aphynity(prior, None, augmentation_norm="l1")
     with pytest.raises(TypeError, match="unknown parameter"):
         DampedPendulum(learnable=["omega"])  # the System itself refuses unknown names
+
+
+def _fitzhugh_nagumo_states(grid=8, seed=2):
+    from simulators.reaction_diffusion import FitzHughNagumo
+
+    truth = FitzHughNagumo(grid_size=grid)
+    y0 = truth.sample_initial_conditions(4, seeded(seed))
+    states = truth.simulate(y0, torch.arange(6, dtype=torch.float64) * 0.1).ys.transpose(0, 1)
+    return truth, states  # states (batch, time, 2, grid, grid)
+
+
+def test_minimum_norm_fit_of_a_complete_prior_is_the_truth():
+    from torch.nn.utils import parametrize
+
+    from physml.models.aphynity import ScaledSigmoid
+    from simulators.reaction_diffusion import FitzHughNagumo
+
+    truth, states = _fitzhugh_nagumo_states()
+    prior = FitzHughNagumo(grid_size=8, a=2e-3, b=2e-3, k=2e-3, learnable=["a", "b", "k"],
+                           dtype=torch.float32)
+    for name in ("a", "b", "k"):
+        parametrize.register_parametrization(prior, name, ScaledSigmoid(1e-2))
+    model = Aphynity(prior, None, augmentation_norm="l2")
+    fit = model.minimum_norm_fit(truth, states.float())
+    assert fit["residual"] < 1e-9 * fit["initial_residual"]
+    errors = relative_parameter_error(model.physical_parameters(), {"a": 1e-3, "b": 5e-3, "k": 5e-3})
+    assert max(errors.values()) < 1e-4
+    assert prior.a.dtype == torch.float32  # written back into the float32 prior
+
+
+def test_minimum_norm_fit_of_an_incomplete_prior_is_the_projection():
+    from simulators.reaction_diffusion import FitzHughNagumo
+
+    truth, states = _fitzhugh_nagumo_states()
+    prior = FitzHughNagumo(grid_size=8, reaction=False, a=1e-3, b=1e-3, learnable=["a", "b"])
+    model = Aphynity(prior, None, augmentation_norm="l2")
+    model.minimum_norm_fit(truth, states)
+    flat = states.reshape(-1, 2, 8, 8)
+    field, laplacian = truth(0.0, flat), truth.laplacian(flat)
+    projection = (field * laplacian).sum(dim=(0, 2, 3)) / laplacian.square().sum(dim=(0, 2, 3))
+    fitted = model.physical_parameters()
+    assert torch.allclose(torch.stack([fitted["a"], fitted["b"]]), projection, rtol=1e-6, atol=0)
+    # The reaction has a component along the Laplacian: the minimum-norm diffusion is not the true one.
+    assert abs(projection[0].item() - 1e-3) > 0.2e-3
+
+
+def test_minimum_norm_fit_refuses_bad_input():
+    prior = DampedPendulum(alpha=0.0, learnable=["omega0_squared"])
+    truth = DampedPendulum()
+    with pytest.raises(ValueError, match="physical_model"):
+        Aphynity(None, MLP(2, 2, (4,), dtype=torch.float64)).minimum_norm_fit(truth, torch.zeros(2, 3, 2))
+    with pytest.raises(ValueError, match=r"states must be a tensor \(batch, time"):
+        Aphynity(prior, None).minimum_norm_fit(truth, torch.zeros(3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="max_iterations"):
+        Aphynity(prior, None).minimum_norm_fit(truth, torch.zeros(2, 3, 2), max_iterations=0)
+    with pytest.raises(ValueError, match="no learnable parameters"):
+        Aphynity(DampedPendulum(), None).minimum_norm_fit(truth, torch.zeros(2, 3, 2, dtype=torch.float64))

@@ -113,3 +113,24 @@ def test_compute_time_sums_units_across_resumed_runs(tmp_path):
     # Only one 0.05 s unit ran in this invocation; the cached one adds the first run's 0.05 s.
     assert data["units_compute_seconds"] >= 0.1
     assert "compute time" in (tmp_path / "toy_study_smoke.md").read_text()
+
+
+def test_device_option_is_offered_on_request_and_checked(tmp_path, capsys):
+    import torch
+
+    base = ["--budget", "smoke", "--output-dir", str(tmp_path)]
+    study = Study("device_check")
+    assert study.parse(base, study.parser(device=True)).device == "cpu"
+    assert study.device == torch.device("cpu")
+    with pytest.raises(SystemExit):
+        Study("no_device").parse(base + ["--device", "cpu"])  # not offered by default
+    for name, message in (("gpu0", "must name a torch device"), ("meta", "must be cpu or cuda")):
+        study = Study("device_check")
+        with pytest.raises(SystemExit):
+            study.parse(base + ["--device", name], study.parser(device=True))
+        assert message in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        study = Study("device_check")
+        with pytest.raises(SystemExit):
+            study.parse(base + ["--device", "cuda"], study.parser(device=True))
+        assert "torch.cuda.is_available() is False" in capsys.readouterr().err
