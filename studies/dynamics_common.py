@@ -644,11 +644,13 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
                   learning_rate: float, inner_steps: int, trajectory_weight_increment: float, paper: dict,
                   deviations: list[str], notes: list[str], field: bool, paper_schedule: str, targets=None,
                   dtype=torch.float64, physics_groups=("incomplete", "complete"), variants=None,
-                  argv=None) -> dict:
+                  extra_notes=None, argv=None) -> dict:
     """The command-line study of an APHYNITY benchmark.
 
     ``prior(budget, physics, true)`` and ``augmentation(budget, generator)`` build F_p and F_a; a budget
     holds ``scale``, ``epochs``, ``validate_every``, ``batch_size`` and ``physical_lr`` (θ_p's Adam rate).
+    ``variants``: extra APHYNITY rows (see :func:`run_aphynity`); ``extra_notes(study, budget)`` returns
+    notes computed by the study (cached units of its own) for the table.
     """
     study = Study(name, description=description)
     arguments = study.parse(argv, study.parser(device=True))
@@ -699,5 +701,6 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
             "the missing terms); nothing is trained, so every seed gives the same value (std 0).",
         ],
         notes=notes + [APHYNITY_PAPER_NOTE, MIN_NORM_NOTE]
-        + [f"{name}: {variant['note']}" for name, variant in (variants or {}).items()],
+        + [f"{name}: {variant['note']}" for name, variant in (variants or {}).items()]
+        + (extra_notes(study, budget) if extra_notes else []),
         targets=measured)
