@@ -502,13 +502,16 @@ def training_config(budget: dict, seed: int, **overrides) -> TrainingConfig:
 
 
 def _budget_deviations(study: Study, budget: dict, paper_schedule: str) -> list[str]:
+    # Without a batch size every iteration sees the whole training set; with one, epochs are passes over it.
+    length = (f"{budget['epochs']} epochs in batches of {budget['batch_size']}" if budget.get("batch_size")
+              else f"{budget['epochs']} iterations")
     lines = []
     if study.arguments.budget in ("smoke", "mini"):
         lines.append(f"{study.arguments.budget} budget: dataset scale {budget['scale']!r} and "
-                     f"{budget['epochs']} iterations — a smoke run, not a result.")
+                     f"{length} — a smoke run, not a result.")
     elif study.arguments.budget == "cpu":
-        lines.append(f"cpu budget: {budget['epochs']} iterations (the paper: {paper_schedule}); a reduced "
-                     "schedule sized for two shared CPU cores.")
+        lines.append(f"cpu budget: {length} (the paper: {paper_schedule}); a reduced schedule sized for two "
+                     "shared CPU cores.")
     return lines
 
 
