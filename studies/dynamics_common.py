@@ -390,16 +390,26 @@ def leads_builders(network: Callable[[torch.Generator], torch.nn.Module], n_envi
 
 def run_leads(study: Study, *, splits: Mapping[str, TrajectorySet],
               network: Callable[[torch.Generator], torch.nn.Module], penalty_weight: float,
-              lipschitz_weight: float, solver: dict, config: Callable[[str, int], TrainingConfig],
-              settings: dict) -> dict:
-    """Every LEADS method for every seed: records ``test_mse`` (and log10), returns figure examples."""
+              lipschitz_weight: float, solver: dict, config: Callable[..., TrainingConfig],
+              settings: dict, variants: Mapping[str, dict] | None = None) -> dict:
+    """Every LEADS method for every seed: records ``test_mse`` (and log10), returns figure examples.
+
+    ``variants`` maps extra rows (ablations) to ``{"base": method, "note": text, **TrainingConfig
+    overrides}``, e.g. a longer schedule of ``leads``.
+    """
     train, validation, test = splits["train"], splits["validation"], splits["test"]
+    variants = dict(variants or {})
     examples = {}
     for seed in study.arguments.seeds:
         builders = leads_builders(network, train.n_environments, seed, penalty_weight=penalty_weight,
                                   lipschitz_weight=lipschitz_weight, solver=solver)
+        for name, variant in variants.items():
+            builders[name] = builders[variant["base"]]
         for method, build in builders.items():
-            outcome = train_unit(study, (method, seed), build, train, validation, config(method, seed),
+            variant = variants.get(method, {})
+            overrides = {key: value for key, value in variant.items() if key not in ("base", "note")}
+            training = config(variant.get("base", method), seed, **overrides)
+            outcome = train_unit(study, (method, seed), build, train, validation, training,
                                  {"test": test}, settings=settings)
             # The validation-selected epoch shows whether a schedule ended while the model still improved.
             study.record(method, {"test_mse": outcome["test_mse"],
@@ -535,30 +545,37 @@ COMMON_DEVIATIONS = [
 def leads_main(*, name: str, description: str, dataset: str, budgets: dict, network, solver: dict,
                penalty_weight: float, lipschitz_weight: float, learning_rate: float, restart: dict,
                paper: dict, deviations: list[str], notes: list[str], field: bool, paper_schedule: str,
-               targets=None, dtype=torch.float64, variables=None, argv=None) -> dict:
-    """The command-line study of a LEADS benchmark (``network(budget, generator)`` builds f, g_e, ...)."""
+               targets=None, dtype=torch.float64, variables=None, variants=None, argv=None) -> dict:
+    """The command-line study of a LEADS benchmark (``network(budget, generator)`` builds f, g_e, ...).
+
+    ``variants`` maps a budget name to that budget's extra rows (see :func:`run_leads`).
+    """
     study = Study(name, description=description)
     arguments = study.parse(argv, study.parser(device=True))
     budget = budgets[arguments.budget]
     splits = first_frames(load_splits(study, dataset, budget["scale"], dtype=dtype, variables=variables),
                           budget.get("frames"))
 
-    def config(method, seed):
+    def config(method, seed, **overrides):
         return training_config(budget, seed, learning_rate=learning_rate, batch_size=budget.get("batch_size"),
-                               **restart_settings(restart, budget))
+                               **restart_settings(restart, budget), **overrides)
 
     settings = {"budget": budget, "solver": solver, "penalty_weight": penalty_weight,
                 "lipschitz_weight": lipschitz_weight, "restart": restart}
+    budget_variants = (variants or {}).get(arguments.budget, {})
     examples = run_leads(study, splits=splits, network=lambda generator: network(budget, generator),
                          penalty_weight=penalty_weight, lipschitz_weight=lipschitz_weight, solver=solver,
-                         config=config, settings=settings)
+                         config=config, settings=settings, variants=budget_variants)
     measured = targets(current_means(study), arguments.budget) if targets else []
     sizes = {split: list(data.states.shape[:2]) for split, data in splits.items()}
     return finish_study(study, figure_examples=examples, field=field,
                         title=f"{dataset}: true vs predicted, first test trajectory of environment 0",
                         config={**settings, "dataset": dataset, "split_sizes": sizes},
                         paper=paper, deviations=_budget_deviations(study, budget, paper_schedule) + deviations
-                        + COMMON_DEVIATIONS, notes=notes, targets=measured)
+                        + COMMON_DEVIATIONS,
+                        notes=notes + [f"{name}: {variant['note']}"
+                                       for name, variant in budget_variants.items()],
+                        targets=measured)
 
 
 def restart_settings(restart: dict, budget: dict) -> dict:
