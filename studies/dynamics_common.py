@@ -36,7 +36,7 @@ from physml.training import (
     predict,
     relative_parameter_error,
 )
-from studies.harness import Study, log
+from studies.harness import Study, log, summarize
 
 __all__ = ["load_splits", "parameter_errors", "plot_fields", "plot_trajectories", "seeded_generator",
            "target", "train_unit"]
@@ -496,9 +496,7 @@ def current_means(study: Study) -> dict:
     """``{"results": rows}`` with the per-seed means recorded so far (for target checks before finish)."""
     rows = []
     for (method, metric, group), per_seed in study._per_seed.items():
-        finite = [value for value in per_seed.values() if math.isfinite(value)]
-        mean = sum(finite) / len(finite) if finite else math.nan
-        rows.append({"method": method, "metric": metric, "mean": mean, **dict(group)})
+        rows.append({"method": method, "metric": metric, **summarize(list(per_seed.values())), **dict(group)})
     return {"results": rows}
 
 
@@ -643,10 +641,18 @@ def coda_adaptation_target(data: dict, budget: str) -> list[dict]:
 
     coda, leads = mean_of(data, "coda_l1", "adapt_mse"), mean_of(data, "leads", "adapt_mse")
     met = coda < leads
+    if met:
+        why = "a 2-D context adapts the whole network from one trajectory per environment"
+    else:
+        spread = {row["method"]: row for row in data["results"] if row["metric"] == "adapt_mse"}
+        stds = ", ".join(f"{method} ± {spread[method]['std']:.1e}" for method in ("coda_l1", "leads"))
+        within = abs(coda - leads) <= max(spread["coda_l1"]["std"], spread["leads"]["std"])
+        means = [row["mean"] for row in spread.values()]
+        why = (f"coda_l1 is {coda / leads - 1:.1%} above leads, "
+               f"{'within' if within else 'beyond'} the seed spread ({stds}); every method's adapt_mse lies "
+               f"in [{min(means):.2e}, {max(means):.2e}] at this reduced scale, so the cause is not isolated")
     return [target("coda_l1 adapt_mse below leads fine-tuned on the new environments", met,
-                   f"coda_l1 {coda:.3e}, leads {leads:.3e}",
-                   "a 2-D context adapts the whole network from one trajectory per environment" if met else
-                   "the reduced schedule leaves θ_c / W under-trained (see the in-domain MSE)")]
+                   f"coda_l1 {coda:.3e}, leads {leads:.3e}", why)]
 
 
 MIN_NORM_NOTE = (
