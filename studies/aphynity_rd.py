@@ -166,12 +166,13 @@ def main(argv=None):
                "RK4 step per frame (the paper's mismatch, reference notes §1.5)."],
         field=True, paper_schedule="batch 64 on 1600 trajectories at 32 × 32, 50 000 epochs cap",
         targets=targets, argv=argv, extra_notes=identifiability_by_grid,
-        variants={"aphynity_lambda100": {
-            "physics": ("incomplete",), "trajectory_weight": 100.0,
+        variants={budget: {"aphynity_lambda100": {
+            "base": "aphynity", "physics": ("incomplete",), "trajectory_weight": 100.0,
             "note": "APHYNITY with λ₀ = 100 instead of the paper's 1 (an ablation, incomplete physics only, "
                     "used by no target): over the reduced schedule the adaptive rule raises λ by only "
                     "τ₂ · L_traj per batch, so at λ₀ = 1 the ‖F_a‖² term weighs as much as the fit for the "
-                    "whole run; this row shows the fit-dominated side of that trade-off."}})
+                    "whole run; this row shows the fit-dominated side of that trade-off."}}
+            for budget in BUDGETS})
 
 
 if __name__ == "__main__":

@@ -250,6 +250,23 @@ APHYNITY_PAPER_NOTE = (
     "fitted physical model and brings the parameter error to a few percent.")
 
 
+# Keys of an ablation row's description that are not TrainingConfig overrides.
+_VARIANT_KEYS = ("base", "physics", "note")
+
+
+def variant_config(config: Callable[..., TrainingConfig], method: str, seed: int,
+                   variants: Mapping[str, dict]) -> TrainingConfig:
+    """``config(method, seed)``; for an ablation row, its base method's settings with the row's overrides."""
+    variant = variants.get(method, {})
+    overrides = {key: value for key, value in variant.items() if key not in _VARIANT_KEYS}
+    return config(variant.get("base", method), seed, **overrides)
+
+
+def variant_notes(variants: Mapping[str, dict]) -> list[str]:
+    """One table note per ablation row, from its ``note``."""
+    return [f"{name}: {variant['note']}" for name, variant in variants.items()]
+
+
 def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
                  physics_groups=("incomplete", "complete"),
                  prior: Callable[[str, bool], torch.nn.Module],
@@ -262,7 +279,8 @@ def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
     ``prior(physics, true)`` builds the physical model of a group (``true=True``: the true parameter values,
     nothing learnable); ``config(method, seed, **overrides)`` the training settings of a method.
     ``neural_ode`` has no physics: it is trained once per seed and recorded in every group. ``variants``
-    maps extra APHYNITY rows (ablations) to ``{"physics": groups, "note": text, **TrainingConfig overrides}``.
+    maps extra rows (ablations) to ``{"base": method, "physics": groups, "note": text, **TrainingConfig
+    overrides}`` (see :func:`variant_config`).
     """
     variants = dict(variants or {})
     train, validation, test = splits["train"], splits["validation"], splits["test"]
@@ -333,7 +351,7 @@ def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
             }
             for name, variant in variants.items():
                 if physics in variant["physics"]:
-                    builders[name] = builders["aphynity"]
+                    builders[name] = builders[variant["base"]]
             for method, build in builders.items():
                 if method in ("true_physics", "min_norm_optimum"):
                     # Nothing is trained or drawn: every seed gives the first seed's number.
@@ -343,9 +361,7 @@ def run_aphynity(study: Study, *, splits: Mapping[str, TrajectorySet],
                                                None, evaluations, settings=settings, after=after)
                     record(method, outcome_fixed, seed, physics)
                     continue
-                overrides = {key: value for key, value in variants.get(method, {}).items()
-                             if key not in ("physics", "note")}
-                training = config("aphynity" if method in variants else method, seed, **overrides)
+                training = variant_config(config, method, seed, variants)
                 outcome = train_unit(study, (method, physics, seed), build, train, validation, training,
                                      evaluations, settings=settings, after=identified)
                 record(method, outcome, seed, physics)
@@ -395,7 +411,7 @@ def run_leads(study: Study, *, splits: Mapping[str, TrajectorySet],
     """Every LEADS method for every seed: records ``test_mse`` (and log10), returns figure examples.
 
     ``variants`` maps extra rows (ablations) to ``{"base": method, "note": text, **TrainingConfig
-    overrides}``, e.g. a longer schedule of ``leads``.
+    overrides}`` (see :func:`variant_config`), e.g. a longer schedule of ``leads``.
     """
     train, validation, test = splits["train"], splits["validation"], splits["test"]
     variants = dict(variants or {})
@@ -406,10 +422,8 @@ def run_leads(study: Study, *, splits: Mapping[str, TrajectorySet],
         for name, variant in variants.items():
             builders[name] = builders[variant["base"]]
         for method, build in builders.items():
-            variant = variants.get(method, {})
-            overrides = {key: value for key, value in variant.items() if key not in ("base", "note")}
-            training = config(variant.get("base", method), seed, **overrides)
-            outcome = train_unit(study, (method, seed), build, train, validation, training,
+            outcome = train_unit(study, (method, seed), build, train, validation,
+                                 variant_config(config, method, seed, variants),
                                  {"test": test}, settings=settings)
             # The validation-selected epoch shows whether a schedule ended while the model still improved.
             study.record(method, {"test_mse": outcome["test_mse"],
@@ -571,8 +585,7 @@ def leads_main(*, name: str, description: str, dataset: str, budgets: dict, netw
                         config={**settings, "dataset": dataset, "split_sizes": sizes},
                         paper=paper, deviations=_budget_deviations(study, budget, paper_schedule) + deviations
                         + COMMON_DEVIATIONS,
-                        notes=notes + [f"{name}: {variant['note']}"
-                                       for name, variant in budget_variants.items()],
+                        notes=notes + variant_notes(budget_variants),
                         targets=measured)
 
 
@@ -675,7 +688,8 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
 
     ``prior(budget, physics, true)`` and ``augmentation(budget, generator)`` build F_p and F_a; a budget
     holds ``scale``, ``epochs``, ``validate_every``, ``batch_size`` and ``physical_lr`` (θ_p's Adam rate).
-    ``variants``: extra APHYNITY rows (see :func:`run_aphynity`); ``extra_notes(study, budget)`` returns
+    ``variants`` maps a budget name to that budget's extra rows (see :func:`run_aphynity`);
+    ``extra_notes(study, budget)`` returns
     notes computed by the study (cached units of its own) for the table.
     """
     study = Study(name, description=description)
@@ -700,11 +714,12 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
                 "inner_steps": inner_steps, "trajectory_weight": 1.0,
                 "trajectory_weight_increment": trajectory_weight_increment,
                 "augmentation_norm": augmentation_norm}
+    budget_variants = (variants or {}).get(arguments.budget, {})
     examples = run_aphynity(study, splits=splits, physics_groups=physics_groups,
                             prior=lambda physics, true: prior(budget, physics, true),
                             augmentation=lambda generator: augmentation(budget, generator),
                             true_parameters=true_parameters, augmentation_norm=augmentation_norm,
-                            solver=solver, config=config, settings=settings, variants=variants)
+                            solver=solver, config=config, settings=settings, variants=budget_variants)
     measured = targets(current_means(study), arguments.budget) if targets else []
     sizes = {split: list(data.states.shape[:2]) for split, data in splits.items()}
     lr_deviation = (
@@ -727,6 +742,6 @@ def aphynity_main(*, name: str, description: str, dataset: str, budgets: dict, p
             "the missing terms); nothing is trained, so every seed gives the same value (std 0).",
         ],
         notes=notes + [APHYNITY_PAPER_NOTE, MIN_NORM_NOTE]
-        + [f"{name}: {variant['note']}" for name, variant in (variants or {}).items()]
+        + variant_notes(budget_variants)
         + (extra_notes(study, budget) if extra_notes else []),
         targets=measured)
